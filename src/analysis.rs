@@ -1,0 +1,211 @@
+//! The pipeline, end to end: open → parse → facts → clock → rules → correlate → diagnosis.
+
+use crate::bundle::{self, ArtefactKind, Bundle, Limits};
+use crate::correlate;
+use crate::diagnosis::{BundleInfo, ClockInfo, Diagnosis, EventCount, RunSummary, SCHEMA_VERSION};
+use crate::facts::{FactKind, FactSet, Stamp};
+use crate::parse;
+use crate::rules::{self, Context, InterestBuilder, Rule};
+use crate::timeline::{self, Clock};
+use std::path::{Path, PathBuf};
+
+/// What the caller can set; built by the CLI from its flags.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub limits: Limits,
+    /// Extra declarative rules (`--rules DIR`).
+    pub rules_dir: Option<PathBuf>,
+    /// Keep every event, not only those rules ask for (the `timeline` command).
+    pub keep_all_events: bool,
+}
+
+/// Why an analysis could not run at all.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Bundle(#[from] bundle::Error),
+    #[error(transparent)]
+    Rules(#[from] rules::pattern::LoadError),
+    #[error("a rule pattern does not compile: {0}")]
+    Interest(#[from] regex::Error),
+}
+
+/// The diagnosis plus what it was built from.
+pub struct Analysis {
+    pub diagnosis: Diagnosis,
+    pub facts: FactSet,
+    pub clock: Clock,
+}
+
+/// Loads the built-in catalogue and any `--rules DIR`.
+pub fn load_rules(opts: &Options) -> Result<Vec<Box<dyn Rule>>, Error> {
+    let mut rules = rules::builtin();
+    if let Some(dir) = &opts.rules_dir {
+        rules.extend(rules::pattern::load_dir(dir)?);
+    }
+    Ok(rules)
+}
+
+pub fn analyze(path: &Path, opts: &Options) -> Result<Analysis, Error> {
+    let rules = load_rules(opts)?;
+    analyze_with(path, opts, &rules)
+}
+
+/// Analyses one bundle with an already loaded catalogue (batch mode loads it once).
+pub fn analyze_with(
+    path: &Path,
+    opts: &Options,
+    rules: &[Box<dyn Rule>],
+) -> Result<Analysis, Error> {
+    let bundle = Bundle::open(path, &opts.limits)?;
+    let mut ib = InterestBuilder::default();
+    for r in rules {
+        r.interest(&mut ib);
+    }
+    let mut interest = ib.build()?;
+    interest.events.all = opts.keep_all_events;
+
+    let parsed = parse::parse_bundle(&bundle, &interest);
+    bundle.hash_remaining();
+    let custody = bundle.custody();
+    let sha256 = bundle.digest().ok();
+
+    let facts = FactSet::new(parsed.facts);
+    let clock = timeline::choose_clock(
+        bundle
+            .manifest
+            .as_ref()
+            .and_then(|m| m.utc_offset_minutes()),
+        &facts,
+    );
+    let ctx = Context {
+        facts: &facts,
+        clock: &clock,
+    };
+    let mut findings = rules::run(rules, &ctx);
+    if let Some(c) = &custody {
+        findings.extend(rules::custody::findings(c));
+    }
+
+    let mut problems = bundle.problems.clone();
+    problems.extend(parsed.problems);
+    let mut skipped = bundle.skipped.clone();
+    skipped.extend(parsed.skipped);
+    skipped.sort_by(|a, b| a.path.cmp(&b.path));
+
+    let missing = missing_evidence(&facts, &skipped, custody.as_ref());
+    let runs = run_summaries(&facts, &clock);
+    let status = correlate::status(&findings, &missing);
+    let correlation = correlate::correlate(&findings);
+    let last_run = runs.last();
+    let verdict = correlate::verdict(status, &findings, &correlation, last_run, &missing);
+    if bundle.manifest.is_none() {
+        problems.push(crate::facts::Problem {
+            path: "manifest.json".into(),
+            message: "no usable manifest: analysed best-effort, without a chain-of-custody check or a known UTC offset".into(),
+        });
+    }
+
+    let diagnosis = Diagnosis {
+        schema_version: SCHEMA_VERSION,
+        exhume_version: env!("CARGO_PKG_VERSION"),
+        bundle: BundleInfo {
+            path: bundle.path.display().to_string(),
+            form: bundle.form,
+            sha256,
+            host: bundle
+                .host()
+                .map(str::to_string)
+                .or_else(|| host_from_facts(&facts)),
+            has_manifest: bundle.manifest.is_some(),
+            custody,
+            files: bundle.entries.len(),
+        },
+        clock: ClockInfo {
+            offset_minutes: clock.offset_minutes,
+            source: clock.source,
+            description: clock.describe(),
+        },
+        status,
+        verdict,
+        root_causes: correlation.root_causes,
+        contributing: correlation.contributing,
+        unexplained: correlation.unexplained,
+        findings,
+        plan: correlation.plan,
+        runs,
+        missing_evidence: missing,
+        skipped,
+        problems,
+        used: parsed.used,
+        event_counts: parsed
+            .event_counts
+            .into_iter()
+            .map(|((channel, provider, event_id), count)| EventCount {
+                channel,
+                provider,
+                event_id,
+                count,
+            })
+            .collect(),
+    };
+    Ok(Analysis {
+        diagnosis,
+        facts,
+        clock,
+    })
+}
+
+fn host_from_facts(facts: &FactSet) -> Option<String> {
+    facts.iter().find_map(|f| match &f.kind {
+        FactKind::Host(h) => h.computer_name.clone(),
+        _ => None,
+    })
+}
+
+fn run_summaries(facts: &FactSet, clock: &Clock) -> Vec<RunSummary> {
+    facts
+        .runs()
+        .map(|(f, r)| RunSummary {
+            log: f.evidence.locator.path.clone(),
+            index: r.index,
+            product: r.product.clone(),
+            version: r.version.clone(),
+            mode: r.mode.clone(),
+            start_local: r.start,
+            start_utc: clock.to_utc(Stamp::Local(r.start)),
+            end_utc: r.end.map(|e| clock.to_utc(Stamp::Local(e))),
+            outcome: r.outcome,
+            failed_task: r.failed_task.clone(),
+            errors: r.error_count,
+            locator: f.evidence.locator.to_string(),
+        })
+        .collect()
+}
+
+/// Evidence a "healthy" verdict depends on that was absent or unreadable.
+fn missing_evidence(
+    facts: &FactSet,
+    skipped: &[crate::facts::Skipped],
+    custody: Option<&bundle::Custody>,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    if facts.runs().next().is_none() {
+        out.push("no readable ExchangeSetup.log (setup/ExchangeSetup.log)".to_string());
+    }
+    for s in skipped {
+        let kind = bundle::classify(&s.path);
+        if kind.is_some() && kind != Some(ArtefactKind::EvtxLocale) {
+            out.push(format!("{} could not be read: {}", s.path, s.reason));
+        }
+    }
+    if let Some(c) = custody {
+        for m in &c.missing {
+            out.push(format!("{m} is listed in the manifest but absent"));
+        }
+        for a in &c.altered {
+            out.push(format!("{} does not match its manifest hash", a.path));
+        }
+    }
+    out
+}

@@ -1,0 +1,30 @@
+//! exhume: why did this Exchange setup, service pack or cumulative update fail?
+//!
+//! ```text
+//! bundle (.zip or folder, untrusted)
+//!   └─ bundle     safe reader: limits, names, manifest + SHA-256, inventory
+//!       └─ parse      one parser per artefact kind, in parallel → facts + problems
+//!           └─ facts      observations with evidence locators (the model)
+//!               └─ timeline   one clock (local setup logs vs UTC events), merged timeline
+//!                   └─ rules      facts → findings (cause | symptom | risk)
+//!                       └─ correlate  explains graph → root causes, verdict, plan
+//!                           └─ report     text, JSON (and the formats in `report`)
+//! ```
+//!
+//! [`analyze`] runs the whole pipeline on one bundle.
+
+#![forbid(unsafe_code)]
+#![deny(unused_must_use)]
+
+pub mod analysis;
+pub mod bundle;
+pub mod correlate;
+pub mod diagnosis;
+pub mod facts;
+pub mod parse;
+pub mod report;
+pub mod rules;
+pub mod timeline;
+
+pub use analysis::{Analysis, Options, analyze};
+pub use diagnosis::Diagnosis;

@@ -1,0 +1,223 @@
+//! Parsing: one module per artefact kind, all run in parallel, each turning bytes into facts.
+//!
+//! Every parser has the same shape, [`ParseFn`]: it reads one bundle member through
+//! [`Input`] and pushes [`Fact`]s and [`Problem`]s into a [`Sink`]. Returning `Err` means the
+//! member could not be used at all; it is then listed as skipped with the error as the reason.
+//! Parsers know nothing of rules: what to keep beyond their structural facts is said by an
+//! [`Interest`], which the rules build.
+
+pub mod acl;
+pub mod apphost;
+pub mod csv;
+pub mod evtx;
+pub mod host;
+pub mod reg;
+pub mod setup_log;
+pub mod setup_text;
+pub mod text;
+pub mod webconfig;
+
+use crate::bundle::{ArtefactKind, Bundle, Entry, LimitHit, Limits};
+use crate::facts::{Fact, Problem, Skipped};
+use rayon::prelude::*;
+use regex::RegexSet;
+use std::collections::{BTreeMap, HashSet};
+
+/// Why a member could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot read: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("not {expected}: {reason}")]
+    Format {
+        expected: &'static str,
+        reason: String,
+    },
+    #[error("{0}")]
+    Limit(LimitHit),
+}
+
+impl Error {
+    pub fn format(expected: &'static str, reason: impl Into<String>) -> Self {
+        Error::Format {
+            expected,
+            reason: reason.into(),
+        }
+    }
+
+    /// Lifts a limit hit out of an `io::Error`, so the report names the flag.
+    pub fn from_io(e: std::io::Error) -> Self {
+        match e.get_ref().and_then(|i| i.downcast_ref::<LimitHit>()) {
+            Some(hit) => Error::Limit(hit.clone()),
+            None => Error::Io(e),
+        }
+    }
+}
+
+/// What the rules want kept beyond the structural facts every parser yields.
+#[derive(Debug, Clone, Default)]
+pub struct Interest {
+    /// Setup-log and other setup-text lines matching any of these are kept as `SetupLine` facts.
+    pub setup_lines: Option<RegexSet>,
+    /// Events to keep; the rest are only counted.
+    pub events: EventFilter,
+}
+
+/// Which events are retained as facts.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    /// Keep every event (for `exhume timeline`).
+    pub all: bool,
+    /// (lower-case provider, event id) pairs.
+    pub ids: HashSet<(String, u32)>,
+    /// Lower-case providers kept whatever the id (e.g. antivirus products).
+    pub providers: HashSet<String>,
+}
+
+impl EventFilter {
+    pub fn wants(&self, provider: &str, id: u32) -> bool {
+        if self.all {
+            return true;
+        }
+        let p = provider.to_ascii_lowercase();
+        self.providers.contains(&p) || self.ids.contains(&(p, id))
+    }
+}
+
+/// What one member is read with.
+pub struct Input<'a> {
+    pub bundle: &'a Bundle,
+    pub entry: &'a Entry,
+    pub interest: &'a Interest,
+    pub limits: &'a Limits,
+}
+
+impl Input<'_> {
+    pub fn path(&self) -> &str {
+        &self.entry.path
+    }
+}
+
+/// Where a parser puts what it found.
+#[derive(Debug, Default)]
+pub struct Sink {
+    pub facts: Vec<Fact>,
+    pub problems: Vec<Problem>,
+    /// Event counts per (channel, provider, id), kept or not.
+    pub event_counts: BTreeMap<(String, String, u32), u64>,
+}
+
+impl Sink {
+    pub fn push(&mut self, fact: Fact) {
+        self.facts.push(fact);
+    }
+    pub fn problem(&mut self, path: &str, message: impl Into<String>) {
+        self.problems.push(Problem {
+            path: path.to_string(),
+            message: message.into(),
+        });
+    }
+}
+
+/// The one parser signature.
+pub type ParseFn = fn(&Input<'_>, &mut Sink) -> Result<(), Error>;
+
+/// The parser for each artefact kind, or the reason the kind is not parsed.
+pub fn parser_for(kind: ArtefactKind) -> Result<ParseFn, &'static str> {
+    use ArtefactKind::*;
+    Ok(match kind {
+        Manifest => return Err("read when the bundle was opened"),
+        CollectorLog => setup_text::parse_collector_log,
+        SetupLog => setup_log::parse,
+        SetupText => setup_text::parse,
+        Registry => reg::parse,
+        AppHostConfig => apphost::parse,
+        WebConfig => webconfig::parse,
+        Evtx => evtx::parse,
+        EvtxLocale => {
+            return Err("message metadata: rules match event data, not rendered messages");
+        }
+        Services => csv::parse_services,
+        Software => csv::parse_software,
+        FileVersions => csv::parse_file_versions,
+        Inventory => csv::parse_inventory,
+        Acl => acl::parse,
+        HostJson => host::parse,
+    })
+}
+
+/// Everything the parse stage produced.
+#[derive(Debug, Default)]
+pub struct Parsed {
+    pub facts: Vec<Fact>,
+    pub problems: Vec<Problem>,
+    pub skipped: Vec<Skipped>,
+    /// Members a parser used.
+    pub used: Vec<String>,
+    pub event_counts: BTreeMap<(String, String, u32), u64>,
+}
+
+/// Parses every member in parallel. Each member is used or listed as skipped, never dropped.
+pub fn parse_bundle(bundle: &Bundle, interest: &Interest) -> Parsed {
+    enum Outcome {
+        Used(Sink),
+        Skipped(String),
+        Ignored,
+    }
+    let outcomes: Vec<(&Entry, Outcome)> = bundle
+        .entries
+        .par_iter()
+        .map(|entry| {
+            let Some(kind) = entry.kind else {
+                return (
+                    entry,
+                    Outcome::Skipped("unknown file: not part of the bundle layout".into()),
+                );
+            };
+            let parse = match parser_for(kind) {
+                Ok(f) => f,
+                Err(_) if kind == ArtefactKind::Manifest => return (entry, Outcome::Ignored),
+                Err(why) => return (entry, Outcome::Skipped(why.into())),
+            };
+            let input = Input {
+                bundle,
+                entry,
+                interest,
+                limits: &bundle.limits,
+            };
+            let mut sink = Sink::default();
+            match parse(&input, &mut sink) {
+                Ok(()) => (entry, Outcome::Used(sink)),
+                Err(e) => {
+                    // Facts read before the failure are kept; the member is still reported.
+                    if sink.facts.is_empty() {
+                        (entry, Outcome::Skipped(e.to_string()))
+                    } else {
+                        sink.problem(&entry.path, format!("read only in part: {e}"));
+                        (entry, Outcome::Used(sink))
+                    }
+                }
+            }
+        })
+        .collect();
+
+    let mut parsed = Parsed::default();
+    for (entry, outcome) in outcomes {
+        match outcome {
+            Outcome::Used(sink) => {
+                parsed.used.push(entry.path.clone());
+                parsed.facts.extend(sink.facts);
+                parsed.problems.extend(sink.problems);
+                for (k, v) in sink.event_counts {
+                    *parsed.event_counts.entry(k).or_default() += v;
+                }
+            }
+            Outcome::Skipped(reason) => parsed.skipped.push(Skipped {
+                path: entry.path.clone(),
+                reason,
+            }),
+            Outcome::Ignored => parsed.used.push(entry.path.clone()),
+        }
+    }
+    parsed
+}

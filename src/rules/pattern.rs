@@ -1,0 +1,281 @@
+//! Declarative rules: a regex over setup-log lines or event data, plus title, why and fix.
+//!
+//! Built-in rule files live in `rules/*.toml` at the repository root and are embedded in the
+//! binary; `--rules DIR` loads more without recompiling. The format is documented in
+//! `docs/rules.md`.
+
+use super::{Context, InterestBuilder, Rule, RuleMeta};
+use crate::facts::{Confidence, Finding, FindingKind, Severity};
+use regex::Regex;
+use serde::Deserialize;
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+/// The rule files compiled into exhume.
+const BUILTIN: &[(&str, &str)] = &[];
+
+/// Why a rule file could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("{file}: {message}")]
+    Invalid { file: String, message: String },
+    #[error("{file}: cannot read: {source}")]
+    Io {
+        file: String,
+        source: std::io::Error,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleFile {
+    id: String,
+    title: String,
+    kind: FindingKind,
+    severity: Severity,
+    looks_for: String,
+    why: String,
+    fix: Vec<String>,
+    #[serde(default)]
+    references: Vec<String>,
+    #[serde(default)]
+    explains: Vec<String>,
+    #[serde(default)]
+    confidence: Option<Confidence>,
+    #[serde(rename = "match")]
+    matcher: MatchSpec,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MatchSpec {
+    #[serde(default)]
+    setup_lines: Vec<String>,
+    /// `last-run` (default): only lines of the last run of a setup log (and any line of other
+    /// setup text files); `any`: every run.
+    #[serde(default)]
+    scope: Option<String>,
+    #[serde(default)]
+    events: Vec<EventSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventSpec {
+    provider: String,
+    #[serde(default)]
+    ids: Vec<u32>,
+    /// Regex over the event's data values joined with ` | `.
+    #[serde(default)]
+    data: Option<String>,
+}
+
+/// A loaded declarative rule.
+pub struct PatternRule {
+    meta: RuleMeta,
+    confidence: Confidence,
+    lines: Vec<Regex>,
+    any_run: bool,
+    events: Vec<(String, Vec<u32>, Option<Regex>)>,
+    /// The source file, for error messages and `exhume rules`.
+    pub origin: String,
+}
+
+impl PatternRule {
+    pub fn from_toml(origin: &str, text: &str) -> Result<PatternRule, LoadError> {
+        let invalid = |message: String| LoadError::Invalid {
+            file: origin.to_string(),
+            message,
+        };
+        let f: RuleFile = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        if f.matcher.setup_lines.is_empty() && f.matcher.events.is_empty() {
+            return Err(invalid("[match] needs setup_lines or events".into()));
+        }
+        let lines = f
+            .matcher
+            .setup_lines
+            .iter()
+            .map(|p| Regex::new(p).map_err(|e| invalid(format!("bad regex {p:?}: {e}"))))
+            .collect::<Result<Vec<_>, _>>()?;
+        let events = f
+            .matcher
+            .events
+            .into_iter()
+            .map(|e| {
+                let data = e
+                    .data
+                    .as_deref()
+                    .map(Regex::new)
+                    .transpose()
+                    .map_err(|err| invalid(format!("bad data regex: {err}")))?;
+                Ok((e.provider, e.ids, data))
+            })
+            .collect::<Result<Vec<_>, LoadError>>()?;
+        let any_run = match f.matcher.scope.as_deref() {
+            None | Some("last-run") => false,
+            Some("any") => true,
+            Some(other) => return Err(invalid(format!("unknown scope {other:?}"))),
+        };
+        Ok(PatternRule {
+            meta: RuleMeta {
+                id: f.id,
+                title: f.title,
+                kind: f.kind,
+                severity: f.severity,
+                looks_for: f.looks_for,
+                why: f.why,
+                fix: f.fix,
+                references: f.references,
+                explains: f.explains,
+            },
+            confidence: f.confidence.unwrap_or(Confidence::Medium),
+            lines,
+            any_run,
+            events,
+            origin: origin.to_string(),
+        })
+    }
+}
+
+/// The embedded catalogue. A broken built-in file is a bug, caught by the tests.
+pub fn builtin() -> Vec<Box<dyn Rule>> {
+    BUILTIN
+        .iter()
+        .filter_map(|(name, text)| PatternRule::from_toml(name, text).ok())
+        .map(|r| Box::new(r) as Box<dyn Rule>)
+        .collect()
+}
+
+/// Loads every `*.toml` in `dir`, sorted by name.
+pub fn load_dir(dir: &Path) -> Result<Vec<Box<dyn Rule>>, LoadError> {
+    let io = |source| LoadError::Io {
+        file: dir.display().to_string(),
+        source,
+    };
+    let mut paths: Vec<_> = std::fs::read_dir(dir)
+        .map_err(io)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.extension()
+                .is_some_and(|x| x.eq_ignore_ascii_case("toml"))
+        })
+        .collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|p| {
+            let name = p.display().to_string();
+            let text = std::fs::read_to_string(&p).map_err(|source| LoadError::Io {
+                file: name.clone(),
+                source,
+            })?;
+            PatternRule::from_toml(&name, &text).map(|r| Box::new(r) as Box<dyn Rule>)
+        })
+        .collect()
+}
+
+impl Rule for PatternRule {
+    fn meta(&self) -> &RuleMeta {
+        &self.meta
+    }
+
+    fn interest(&self, i: &mut InterestBuilder) {
+        for re in &self.lines {
+            i.setup_line(re.as_str());
+        }
+        for (provider, ids, _) in &self.events {
+            if ids.is_empty() {
+                i.provider(provider);
+            } else {
+                i.event(provider, ids);
+            }
+        }
+    }
+
+    fn check(&self, ctx: &Context<'_>) -> Vec<Finding> {
+        // Last run index per setup log, to keep only what the current state depends on.
+        let last: HashMap<&str, usize> = ctx
+            .facts
+            .last_runs()
+            .map(|(f, r)| (f.evidence.locator.path.as_str(), r.index))
+            .collect();
+        let mut hits: BTreeMap<Option<String>, Vec<&crate::facts::Fact>> = BTreeMap::new();
+        for (fact, line) in ctx.facts.setup_lines() {
+            let current = self.any_run
+                || line.run.is_none()
+                || last.get(fact.evidence.locator.path.as_str()) == line.run.as_ref();
+            if !current {
+                continue;
+            }
+            for re in &self.lines {
+                if let Some(c) = re.captures(&line.text) {
+                    let subject = c.get(1).map(|m| m.as_str().to_string());
+                    hits.entry(subject).or_default().push(fact);
+                    break;
+                }
+            }
+        }
+        for (fact, ev) in ctx.facts.events() {
+            for (provider, ids, data) in &self.events {
+                if !ev.provider.eq_ignore_ascii_case(provider)
+                    || (!ids.is_empty() && !ids.contains(&ev.event_id))
+                {
+                    continue;
+                }
+                let subject = match data {
+                    None => None,
+                    Some(re) => match re.captures(&ev.text()) {
+                        Some(c) => c.get(1).map(|m| m.as_str().to_string()),
+                        None => continue,
+                    },
+                };
+                hits.entry(subject).or_default().push(fact);
+                break;
+            }
+        }
+        hits.into_iter()
+            .map(|(subject, facts)| {
+                let evidence = facts.iter().take(10).map(|f| f.evidence.clone()).collect();
+                let mut f = self.meta.finding(subject.as_deref(), evidence);
+                if let Some(s) = &subject {
+                    f.title = format!("{}: {s}", self.meta.title);
+                }
+                f.confidence = self.confidence;
+                f.time = facts
+                    .iter()
+                    .filter_map(|f| f.time)
+                    .map(|t| ctx.clock.to_utc(t))
+                    .min();
+                f
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_files_all_load() {
+        for (name, text) in BUILTIN {
+            PatternRule::from_toml(name, text).unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+
+    #[test]
+    fn bad_files_are_refused_with_the_file_name() {
+        let e = PatternRule::from_toml("x.toml", "id = 1").err().unwrap();
+        assert!(e.to_string().starts_with("x.toml:"));
+        let no_match = r#"id="a"
+title="t"
+kind="cause"
+severity="high"
+looks_for="l"
+why="w"
+fix=["f"]
+[match]
+"#;
+        assert!(PatternRule::from_toml("y.toml", no_match).is_err());
+    }
+}
