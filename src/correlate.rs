@@ -145,13 +145,16 @@ pub fn correlate(findings: &[Finding]) -> Correlation {
             fix: f.fix.clone(),
         });
     }
+    // Risks nothing explains: those that explain something present, or are serious enough,
+    // are contributing causes; what they explain counts as explained.
     let contributing: Vec<usize> = (0..findings.len())
         .filter(|i| !reached.contains(i))
-        .filter(|&i| {
-            findings[i].kind == FindingKind::Risk && findings[i].severity >= Severity::Medium
-        })
-        .filter(|&i| g.explained_by[i].is_empty())
+        .filter(|&i| findings[i].kind == FindingKind::Risk && g.explained_by[i].is_empty())
+        .filter(|&i| findings[i].severity >= Severity::Medium || !g.chain(i).is_empty())
         .collect();
+    for &c in &contributing {
+        reached.extend(g.chain(c).iter().map(|l| l.0));
+    }
     let unexplained: Vec<usize> = (0..findings.len())
         .filter(|i| !reached.contains(i))
         .filter(|&i| findings[i].kind == FindingKind::Symptom)

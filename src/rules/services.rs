@@ -1,7 +1,7 @@
 //! Services: a service setup needed could not start because it was disabled.
 
 use super::{Context, InterestBuilder, Rule, RuleMeta};
-use crate::facts::{Confidence, Evidence, Fact, Finding, FindingKind, Severity};
+use crate::facts::{Confidence, Evidence, Explains, Fact, Finding, FindingKind, Severity};
 use regex::Regex;
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
@@ -155,6 +155,8 @@ impl Rule for ServiceDisabledBlocksSetup {
                 }
                 evidence.extend(events.iter().map(|f| f.evidence.clone()));
                 let mut f = self.meta.finding(Some(&service), evidence);
+                f.explains.push(Explains::about("scm-service-start-failed", &service));
+                f.explains.push(Explains::about("exchange-service-disabled", &service));
                 f.title = format!("{service} is disabled, so setup could not start it");
                 f.fix = f
                     .fix

@@ -3,6 +3,17 @@
 use super::{Context, Rule, RuleMeta};
 use crate::facts::{Confidence, Evidence, Finding, FindingKind, RunOutcome, Severity};
 
+/// What a setup run that stopped half-way leaves behind, whatever stopped it.
+const LEFT_BEHIND: &[&str] = &[
+    "role-config-incomplete",
+    "binaries-upgraded-config-not",
+    "webconfig-unexpanded-token",
+    "iis-exppw-missing",
+    "apppool-misconfigured",
+    "exchange-service-disabled",
+    "exchange-service-stopped",
+];
+
 pub fn rules() -> Vec<Box<dyn Rule>> {
     vec![
         Box::new(SetupStopped::new()),
@@ -31,7 +42,7 @@ impl SetupStopped {
                     "Fix the cause of the first critical error (see the root cause), then re-run setup in upgrade mode from an elevated prompt (Exchange 2010: `setup.com /mode:upgrade`; 2013+: `Setup.exe /m:upgrade /IAcceptExchangeServerLicenseTerms`).".into(),
                 ],
                 references: vec!["Microsoft Learn: Troubleshoot Exchange Server setup failures (ExchangeSetup.log)".into()],
-                explains: vec![],
+                explains: LEFT_BEHIND.iter().map(|s| s.to_string()).collect(),
             },
         }
     }
@@ -123,7 +134,7 @@ impl SetupInterrupted {
                     "Check that no setup process is still running, then re-run setup in upgrade mode; it resumes from the recorded watermark.".into(),
                 ],
                 references: vec!["Microsoft Learn: Exchange setup watermark and resuming setup".into()],
-                explains: vec![],
+                explains: LEFT_BEHIND.iter().map(|s| s.to_string()).collect(),
             },
         }
     }
