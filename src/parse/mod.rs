@@ -16,6 +16,7 @@ pub mod setup_log;
 pub mod setup_text;
 pub mod text;
 pub mod webconfig;
+pub mod xml;
 
 use crate::bundle::{ArtefactKind, Bundle, Entry, LimitHit, Limits};
 use crate::facts::{Fact, Problem, Skipped};

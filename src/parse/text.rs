@@ -137,6 +137,30 @@ impl<'a> LineReader<'a> {
     }
 }
 
+/// Opens `reader` as a UTF-8 byte stream: the BOM is skipped and UTF-16 is converted, so
+/// parsers that need bytes rather than lines (XML, JSON) share the sniffing of [`LineReader`].
+/// UTF-8 input is passed through as it is, invalid sequences included.
+pub fn decoded_reader<'a>(
+    reader: &'a mut dyn Read,
+) -> std::io::Result<(Encoding, Box<dyn BufRead + 'a>)> {
+    let mut br = BufReader::with_capacity(256 * 1024, reader);
+    let head = br.fill_buf()?.to_vec();
+    let (encoding, skip) = sniff(&head);
+    br.consume(skip);
+    let inner: Box<dyn BufRead + 'a> = match encoding {
+        Encoding::Utf8 | Encoding::Utf8Bom => Box::new(br),
+        Encoding::Utf16Le => Box::new(BufReader::with_capacity(
+            256 * 1024,
+            Utf16Decoder::new(br, false),
+        )),
+        Encoding::Utf16Be => Box::new(BufReader::with_capacity(
+            256 * 1024,
+            Utf16Decoder::new(br, true),
+        )),
+    };
+    Ok((encoding, inner))
+}
+
 fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
     hay.iter().position(|&b| b == needle)
 }
