@@ -395,7 +395,7 @@ pub fn verdict(
         match stopped {
             Some(st) => s.push_str(&format!(
                 "{} because {}.",
-                st.title.trim_end_matches(" on critical errors"),
+                st.title.replace(" on critical errors", ""),
                 lower_first(&root.title)
             )),
             None => s.push_str(&format!("Root cause: {}.", root.title)),

@@ -41,9 +41,9 @@ pub fn parse_reader(
     let mut stamped = 0u64;
     while let Some((n, line)) = lines.next_line().map_err(Error::from_io)? {
         match split_line(line) {
-            Some((time, text)) => {
+            Some((time, level, text)) => {
                 stamped += 1;
-                state.on_line(n, time, text, sink);
+                state.on_line(n, time, level, text, sink);
                 if let Some(set) = interest {
                     if set.is_match(text) {
                         sink.push(Fact {
@@ -75,8 +75,8 @@ pub fn parse_reader(
     Ok(())
 }
 
-/// Splits `[02/12/2012 21:15:49.0269] [1] text` into its local time and text.
-pub fn split_line(line: &str) -> Option<(NaiveDateTime, &str)> {
+/// Splits `[02/12/2012 21:15:49.0269] [1] text` into its local time, nesting level and text.
+pub fn split_line(line: &str) -> Option<(NaiveDateTime, u8, &str)> {
     let b = line.as_bytes();
     if b.len() < 30
         || b[0] != b'['
@@ -112,8 +112,11 @@ pub fn split_line(line: &str) -> Option<(NaiveDateTime, &str)> {
     }
     let time =
         NaiveDate::from_ymd_opt(year as i32, month, day)?.and_hms_micro_opt(h, m, s, frac * 100)?;
+    let level = b[28..close]
+        .iter()
+        .fold(0u8, |a, &c| a.saturating_mul(10).saturating_add(c - b'0'));
     let text = line.get(close + 1..)?.strip_prefix(' ').unwrap_or("");
-    Some((time, text))
+    Some((time, level, text))
 }
 
 struct OpenRun {
@@ -153,7 +156,7 @@ impl State {
         }
     }
 
-    fn on_line(&mut self, n: u64, time: NaiveDateTime, text: &str, sink: &mut Sink) {
+    fn on_line(&mut self, n: u64, time: NaiveDateTime, level: u8, text: &str, sink: &mut Sink) {
         self.last_time = Some(time);
         if let Some(product) = banner_product(text) {
             self.close_error(sink);
@@ -216,11 +219,17 @@ impl State {
         {
             open.run.previous_version = rest.split('\'').next().map(str::to_string);
         } else if let Some(rest) = text.strip_prefix("Beginning processing ") {
-            let task = rest.split_whitespace().next().unwrap_or(rest).to_string();
-            open.current_task = Some(task.clone());
-            open.last_task = Some(task);
+            // Level 0/1 tasks are setup's steps (Install-BridgeheadRole); deeper levels are
+            // the cmdlets a step runs, which would hide the step if tracked the same way.
+            if level <= 1 {
+                let task = rest.split_whitespace().next().unwrap_or(rest).to_string();
+                open.current_task = Some(task.clone());
+                open.last_task = Some(task);
+            }
         } else if text.starts_with("Ending processing ") {
-            open.current_task = None;
+            if level <= 1 {
+                open.current_task = None;
+            }
         } else if text.starts_with("Setup is stopping now because of one or more critical errors") {
             open.run.outcome = RunOutcome::Failed;
             open.run.failed_task = open.current_task.clone().or(open.last_task.clone());
@@ -535,6 +544,22 @@ mod tests {
     }
 
     #[test]
+    fn cmdlets_at_level_two_do_not_hide_the_step() {
+        let log = "[01/01/2020 10:00:00.0000] [0] Starting Microsoft Exchange Server 2016 Setup\n\
+                   [01/01/2020 10:00:01.0000] [1] Beginning processing Install-MailboxRole\n\
+                   [01/01/2020 10:00:02.0000] [2] Beginning processing Set-LocalPermissions\n\
+                   [01/01/2020 10:00:03.0000] [2] Ending processing Set-LocalPermissions\n\
+                   [01/01/2020 10:00:04.0000] [1] [ERROR] boom\n\
+                   [01/01/2020 10:00:05.0000] [1] Setup is stopping now because of one or more critical errors.\n";
+        let sink = run(log);
+        let task = sink.facts.iter().find_map(|f| match &f.kind {
+            FactKind::SetupError(e) => e.task.clone(),
+            _ => None,
+        });
+        assert_eq!(task.as_deref(), Some("Install-MailboxRole"));
+    }
+
+    #[test]
     fn run_without_end_marker_is_interrupted() {
         let log = "[01/01/2020 10:00:00.0000] [0] Starting Microsoft Exchange Server 2016 Setup\n\
                    [01/01/2020 10:00:01.0000] [0] Setup version: 15.1.2106.2.\n";
@@ -556,7 +581,10 @@ mod tests {
 
     #[test]
     fn split_line_rejects_near_misses() {
-        assert!(split_line("[02/12/2012 21:15:49.0269] [1] x").is_some());
+        assert_eq!(
+            split_line("[02/12/2012 21:15:49.0269] [2] x").map(|l| (l.1, l.2)),
+            Some((2, "x"))
+        );
         assert!(split_line("[2/12/2012 21:15:49.0269] [1] x").is_none());
         assert!(split_line("[02/12/2012 21:15:49.0269] [] x").is_none());
         assert!(split_line("[13/45/2012 21:15:49.0269] [1] x").is_none());

@@ -155,8 +155,10 @@ impl Rule for ServiceDisabledBlocksSetup {
                 }
                 evidence.extend(events.iter().map(|f| f.evidence.clone()));
                 let mut f = self.meta.finding(Some(&service), evidence);
-                f.explains.push(Explains::about("scm-service-start-failed", &service));
-                f.explains.push(Explains::about("exchange-service-disabled", &service));
+                f.explains
+                    .push(Explains::about("scm-service-start-failed", &service));
+                f.explains
+                    .push(Explains::about("exchange-service-disabled", &service));
                 f.title = format!("{service} is disabled, so setup could not start it");
                 f.fix = f
                     .fix

@@ -90,9 +90,17 @@ impl Rule for SetupStopped {
                 ),
             ));
             let mut finding = self.meta.finding(task.as_deref(), evidence);
-            finding.title = match (&task, first.and_then(|(_, e)| e.component.as_deref())) {
+            // `BridgeheadRoleSetterComponent___<guid>` names the component better than the
+            // `Component=EXCHANGE14:\…` path, which is the same for every error.
+            let component = first.and_then(|(_, e)| {
+                e.reference_id
+                    .as_deref()
+                    .and_then(|r| r.split("___").next())
+                    .or(e.component.as_deref())
+            });
+            finding.title = match (&task, component) {
                 (Some(t), Some(c)) => format!(
-                    "Setup {} stopped at {t} on critical errors (component {c})",
+                    "Setup {} stopped at {t} ({c}) on critical errors",
                     run.version.as_deref().unwrap_or("")
                 ),
                 (Some(t), None) => format!(
