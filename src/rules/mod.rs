@@ -6,6 +6,7 @@
 
 pub mod custody;
 pub mod pattern;
+pub mod roles;
 pub mod services;
 pub mod setup;
 #[cfg(test)]
@@ -105,6 +106,7 @@ pub fn builtin() -> Vec<Box<dyn Rule>> {
     let mut rules: Vec<Box<dyn Rule>> = Vec::new();
     rules.extend(setup::rules());
     rules.extend(services::rules());
+    rules.extend(roles::rules());
     rules.extend(pattern::builtin());
     rules
 }
