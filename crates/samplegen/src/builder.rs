@@ -76,40 +76,48 @@ impl BundleBuilder {
     }
 
     fn manifest_json(&self, m: &ManifestInfo) -> String {
-        let files: Vec<serde_json::Value> = self
-            .files
-            .iter()
-            .map(|(path, (bytes, source))| {
-                serde_json::json!({
-                    "path": path,
-                    "source": source,
-                    "size": bytes.len(),
-                    "sha256": hex(&Sha256::digest(bytes)),
-                    "method": method_for(path),
-                    "truncated": false,
-                })
-            })
-            .collect();
-        let not: Vec<serde_json::Value> = self
-            .not_collected
-            .iter()
-            .map(|(w, y)| serde_json::json!({"what": w, "why": y}))
-            .collect();
-        let v = serde_json::json!({
-            "schema_version": "1.0",
-            "collector": {"name": "Collect-ExchangeEvidence.ps1", "version": "1.0.0", "powershell": "2.0"},
-            "host": {
-                "computer_name": m.computer_name,
-                "fqdn": format!("{}.{}", m.computer_name.to_lowercase(), m.domain),
-                "domain": m.domain,
+        // Typed structs, not `json!`: key order must not depend on serde_json's
+        // `preserve_order` feature, which other crates in a build may switch on.
+        let manifest = Manifest {
+            schema_version: "1.0",
+            collector: Collector {
+                name: "Collect-ExchangeEvidence.ps1",
+                version: "1.0.0",
+                powershell: "2.0",
             },
-            "collected_utc": m.collected_utc,
-            "time_zone": {"utc_offset_minutes": m.utc_offset_minutes, "id": m.time_zone_id},
-            "exchange": {"install_path": m.install_path, "version": m.exchange_version},
-            "files": files,
-            "not_collected": not,
-        });
-        serde_json::to_string_pretty(&v).unwrap_or_default() + "\n"
+            host: Host {
+                computer_name: &m.computer_name,
+                fqdn: format!("{}.{}", m.computer_name.to_lowercase(), m.domain),
+                domain: &m.domain,
+            },
+            collected_utc: &m.collected_utc,
+            time_zone: Zone {
+                utc_offset_minutes: m.utc_offset_minutes,
+                id: &m.time_zone_id,
+            },
+            exchange: Exchange {
+                install_path: &m.install_path,
+                version: &m.exchange_version,
+            },
+            files: self
+                .files
+                .iter()
+                .map(|(path, (bytes, source))| File {
+                    path,
+                    source,
+                    size: bytes.len() as u64,
+                    sha256: hex(&Sha256::digest(bytes)),
+                    method: method_for(path),
+                    truncated: false,
+                })
+                .collect(),
+            not_collected: self
+                .not_collected
+                .iter()
+                .map(|(what, why)| NotCollected { what, why })
+                .collect(),
+        };
+        serde_json::to_string_pretty(&manifest).unwrap_or_default() + "\n"
     }
 
     /// Writes the bundle. Zips get fixed member timestamps so output is byte-identical.
@@ -188,4 +196,58 @@ pub fn utf8_bom_crlf(s: &str) -> Vec<u8> {
     let mut out = vec![0xEF, 0xBB, 0xBF];
     out.extend(crlf(s));
     out
+}
+
+#[derive(serde::Serialize)]
+struct Manifest<'a> {
+    schema_version: &'a str,
+    collector: Collector<'a>,
+    host: Host<'a>,
+    collected_utc: &'a str,
+    time_zone: Zone<'a>,
+    exchange: Exchange<'a>,
+    files: Vec<File<'a>>,
+    not_collected: Vec<NotCollected<'a>>,
+}
+
+#[derive(serde::Serialize)]
+struct Collector<'a> {
+    name: &'a str,
+    version: &'a str,
+    powershell: &'a str,
+}
+
+#[derive(serde::Serialize)]
+struct Host<'a> {
+    computer_name: &'a str,
+    fqdn: String,
+    domain: &'a str,
+}
+
+#[derive(serde::Serialize)]
+struct Zone<'a> {
+    utc_offset_minutes: i32,
+    id: &'a str,
+}
+
+#[derive(serde::Serialize)]
+struct Exchange<'a> {
+    install_path: &'a str,
+    version: &'a str,
+}
+
+#[derive(serde::Serialize)]
+struct File<'a> {
+    path: &'a str,
+    source: &'a str,
+    size: u64,
+    sha256: String,
+    method: &'a str,
+    truncated: bool,
+}
+
+#[derive(serde::Serialize)]
+struct NotCollected<'a> {
+    what: &'a str,
+    why: &'a str,
 }
