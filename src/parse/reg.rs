@@ -1,11 +1,1018 @@
-//! Placeholder: this artefact's parser is being built (see the issues). Until then its members
-//! are listed as skipped with this reason, never silently dropped.
+//! `reg export` files (`registry/*.reg`): Exchange role keys, the install path, and service keys.
+//!
+//! Format (regedit 5, UTF-16LE with BOM, CRLF; or `REGEDIT4`, ANSI/UTF-8): a header line, then
+//! `[HKEY_…\Key]` lines each followed by `"Name"=value` lines. Values are `"string"` (with `\\`
+//! and `\"` escaped), `dword:0000000a`, `hex:…` binary, or `hex(N):…` for other types
+//! (`2` expandable string and `7` multi-string hold UTF-16LE bytes in regedit 5, ANSI bytes in
+//! REGEDIT4; `b` is a little-endian qword); long hex values wrap with a trailing `\`. Import
+//! files may also hold `[-Key]` (delete a key) and `"Name"=-` (delete a value).
+//!
+//! The file is streamed; only the keys that yield facts are kept until the end of the file (a
+//! key may appear twice; the later values win, as on import).
 
+use super::text::LineReader;
 use super::{Error, Input, Sink};
+use crate::facts::{
+    Evidence, Fact, FactKind, InstallPath, Locator, Position, RoleState, ServiceRegistry,
+};
+use std::collections::BTreeMap;
 
-pub fn parse(_input: &Input<'_>, _sink: &mut Sink) -> Result<(), Error> {
-    Err(Error::format(
-        "parsed yet",
-        "no parser for this artefact in this build",
-    ))
+/// A string value may span lines (an embedded newline), but not without end.
+const MAX_STRING_LINES: usize = 64;
+/// Longest hex value kept (after joining continuation lines); larger ones are counted and dropped.
+const MAX_HEX_CHARS: usize = 16 << 20;
+
+/// A decoded registry value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegValue {
+    /// REG_SZ.
+    Sz(String),
+    /// REG_EXPAND_SZ (`hex(2):`).
+    ExpandSz(String),
+    /// REG_MULTI_SZ (`hex(7):`).
+    MultiSz(Vec<String>),
+    /// REG_DWORD (`dword:` or `hex(4):`).
+    Dword(u32),
+    /// REG_QWORD (`hex(b):`).
+    Qword(u64),
+    /// REG_BINARY (`hex:` or `hex(3):`).
+    Binary(Vec<u8>),
+    /// REG_NONE (`hex(0):`).
+    None(Vec<u8>),
+    /// Any other `hex(N):` type, raw.
+    Other(u32, Vec<u8>),
+    /// `"Name"=-`: the value is deleted on import.
+    Deleted,
+}
+
+impl RegValue {
+    /// The value as text: strings as they are, numbers in decimal, multi-strings joined by `;`.
+    pub fn text(&self) -> Option<String> {
+        match self {
+            RegValue::Sz(s) | RegValue::ExpandSz(s) => Some(s.clone()),
+            RegValue::MultiSz(v) => Some(v.join(";")),
+            RegValue::Dword(d) => Some(d.to_string()),
+            RegValue::Qword(q) => Some(q.to_string()),
+            _ => None,
+        }
+    }
+
+    /// The value as a number: dwords, qwords that fit, and decimal strings.
+    pub fn number(&self) -> Option<u32> {
+        match self {
+            RegValue::Dword(d) => Some(*d),
+            RegValue::Qword(q) => u32::try_from(*q).ok(),
+            RegValue::Sz(s) => s.trim().parse().ok(),
+            _ => None,
+        }
+    }
+}
+
+/// One logical item of a `.reg` file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Item {
+    /// `[KEY]` or `[-KEY]`.
+    Key {
+        line: u64,
+        path: String,
+        deleted: bool,
+    },
+    /// `"Name"=value` (`@` is the default value, name `""`).
+    Value {
+        line: u64,
+        name: String,
+        value: RegValue,
+    },
+}
+
+/// Reads a `.reg` file item by item.
+pub struct RegReader<'a> {
+    lines: LineReader<'a>,
+    /// `Windows Registry Editor Version 5.00` (true) or `REGEDIT4` (false).
+    pub unicode: bool,
+    /// The header line was present.
+    pub has_header: bool,
+    /// Lines that are neither a key, a value, a comment nor blank: (count, first line number).
+    pub malformed: (u64, u64),
+    /// Values dropped for being larger than [`MAX_HEX_CHARS`].
+    pub oversized: u64,
+    pending: Option<(u64, String)>,
+}
+
+impl<'a> RegReader<'a> {
+    /// Opens the file and reads its header. Fails when the text is not a `.reg` export.
+    pub fn new(reader: &'a mut dyn std::io::Read, max_line: usize) -> Result<Self, Error> {
+        let mut lines = LineReader::new(reader, max_line).map_err(Error::from_io)?;
+        let mut first = None;
+        while let Some((n, l)) = lines.next_line().map_err(Error::from_io)? {
+            let t = l.trim();
+            if !t.is_empty() {
+                first = Some((n, t.to_string()));
+                break;
+            }
+        }
+        let Some((n, first)) = first else {
+            return Err(Error::format("a .reg export", "the file is empty"));
+        };
+        let utf16 = matches!(
+            lines.encoding,
+            super::text::Encoding::Utf16Le | super::text::Encoding::Utf16Be
+        );
+        let (unicode, has_header, pending) = if first == "Windows Registry Editor Version 5.00" {
+            (true, true, None)
+        } else if first == "REGEDIT4" {
+            (false, true, None)
+        } else if first.starts_with("[HKEY_") || first.starts_with("[-HKEY_") {
+            // A hand-trimmed export: read it, and say the header is missing.
+            (utf16, false, Some((n, first)))
+        } else {
+            return Err(Error::format(
+                "a .reg export",
+                format!(
+                    "line {n} is neither `Windows Registry Editor Version 5.00`, `REGEDIT4` nor a key: {}",
+                    crate::facts::clip(&first, 60)
+                ),
+            ));
+        };
+        Ok(RegReader {
+            lines,
+            unicode,
+            has_header,
+            malformed: (0, 0),
+            oversized: 0,
+            pending,
+        })
+    }
+
+    /// Decoding damage of the underlying text, if any.
+    pub fn damage(&self) -> Option<String> {
+        self.lines.damage()
+    }
+
+    /// The next physical line, and whether it was cut at `--max-line`.
+    fn next_physical(&mut self) -> Result<Option<(u64, String, bool)>, Error> {
+        if let Some((n, l)) = self.pending.take() {
+            return Ok(Some((n, l, false)));
+        }
+        let before = self.lines.cut_lines;
+        let next = self
+            .lines
+            .next_line()
+            .map_err(Error::from_io)?
+            .map(|(n, l)| (n, l.to_string()));
+        let cut = self.lines.cut_lines > before;
+        Ok(next.map(|(n, l)| (n, l, cut)))
+    }
+
+    fn bad(&mut self, line: u64) {
+        if self.malformed.0 == 0 {
+            self.malformed.1 = line;
+        }
+        self.malformed.0 += 1;
+    }
+
+    /// The next key or value, or `None` at the end of the file.
+    pub fn next_item(&mut self) -> Result<Option<Item>, Error> {
+        loop {
+            let Some((n, line, cut)) = self.next_physical()? else {
+                return Ok(None);
+            };
+            let t = line.trim();
+            if t.is_empty() || t.starts_with(';') {
+                continue;
+            }
+            if let Some(inner) = t.strip_prefix('[') {
+                let Some(inner) = inner.strip_suffix(']') else {
+                    self.bad(n);
+                    continue;
+                };
+                let (deleted, path) = match inner.strip_prefix('-') {
+                    Some(p) => (true, p),
+                    None => (false, inner),
+                };
+                return Ok(Some(Item::Key {
+                    line: n,
+                    path: path.to_string(),
+                    deleted,
+                }));
+            }
+            let Some((name, rest)) = split_name(t) else {
+                self.bad(n);
+                continue;
+            };
+            let rest = rest.trim_start();
+            let value = if rest.starts_with('"') {
+                self.string_value(rest.to_string(), cut)?
+            } else if rest.starts_with("hex") {
+                self.hex_value(rest.to_string())?
+            } else {
+                parse_simple(rest)
+            };
+            match value {
+                Some(value) => {
+                    return Ok(Some(Item::Value {
+                        line: n,
+                        name,
+                        value,
+                    }));
+                }
+                None => self.bad(n),
+            }
+        }
+    }
+
+    /// `"…"`, joining following lines while the closing quote is missing (a string with an
+    /// embedded newline). A line cut at `--max-line` keeps what was read.
+    fn string_value(&mut self, mut text: String, cut: bool) -> Result<Option<RegValue>, Error> {
+        if cut {
+            let body = unquote(&format!("{text}\"")).unwrap_or_default();
+            return Ok(Some(RegValue::Sz(body)));
+        }
+        for _ in 0..MAX_STRING_LINES {
+            if let Some(s) = unquote(&text) {
+                return Ok(Some(RegValue::Sz(s)));
+            }
+            match self.next_physical()? {
+                Some((n, more, _)) if more.starts_with("[HKEY_") || more.starts_with("[-HKEY_") => {
+                    // An unclosed quote must not swallow the next key.
+                    self.pending = Some((n, more));
+                    break;
+                }
+                Some((_, more, _)) => {
+                    text.push('\n');
+                    text.push_str(&more);
+                }
+                None => break,
+            }
+        }
+        Ok(None)
+    }
+
+    /// `hex…:aa,bb,\` followed by indented continuation lines.
+    fn hex_value(&mut self, first: String) -> Result<Option<RegValue>, Error> {
+        let mut text = first.trim_end().to_string();
+        let mut too_big = false;
+        while text.ends_with('\\') {
+            text.pop();
+            match self.next_physical()? {
+                Some((_, more, _)) => {
+                    if text.len() + more.len() > MAX_HEX_CHARS {
+                        too_big = true;
+                        text.clear();
+                        // Keep consuming the continuation so the next item starts cleanly.
+                        if more.trim_end().ends_with('\\') {
+                            text.push('\\');
+                        }
+                        continue;
+                    }
+                    text.push_str(more.trim());
+                }
+                None => break,
+            }
+        }
+        if too_big {
+            self.oversized += 1;
+            return Ok(Some(RegValue::Binary(Vec::new())));
+        }
+        Ok(parse_hex(&text, self.unicode))
+    }
+}
+
+/// Splits `"Name"=rest` or `@=rest`, unescaping the name.
+fn split_name(t: &str) -> Option<(String, &str)> {
+    if let Some(rest) = t.strip_prefix('@') {
+        return Some((String::new(), rest.trim_start().strip_prefix('=')?));
+    }
+    let body = t.strip_prefix('"')?;
+    let mut name = String::new();
+    let mut chars = body.char_indices();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some((_, e)) => name.push(e),
+                None => return None,
+            },
+            '"' => {
+                let rest = body[i + 1..].trim_start().strip_prefix('=')?;
+                return Some((name, rest));
+            }
+            c => name.push(c),
+        }
+    }
+    None
+}
+
+/// `"text"` with `\\` and `\"` unescaped; `None` while the closing quote is missing.
+fn unquote(s: &str) -> Option<String> {
+    let body = s.strip_prefix('"')?;
+    let mut out = String::new();
+    let mut chars = body.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some(e) => out.push(e),
+                None => return None,
+            },
+            '"' => return Some(out),
+            c => out.push(c),
+        }
+    }
+    None
+}
+
+/// `-` and `dword:…`.
+fn parse_simple(rest: &str) -> Option<RegValue> {
+    let rest = rest.trim();
+    if rest == "-" {
+        return Some(RegValue::Deleted);
+    }
+    let hex = rest.strip_prefix("dword:")?;
+    let hex = hex.trim();
+    if hex.is_empty() || hex.len() > 8 {
+        return None;
+    }
+    u32::from_str_radix(hex, 16).ok().map(RegValue::Dword)
+}
+
+/// `hex:…` or `hex(N):…` with continuation lines already joined.
+fn parse_hex(text: &str, unicode: bool) -> Option<RegValue> {
+    let rest = text.strip_prefix("hex")?;
+    let (kind, bytes) = if let Some(b) = rest.strip_prefix(':') {
+        (3u32, b)
+    } else {
+        let inner = rest.strip_prefix('(')?;
+        let close = inner.find(')')?;
+        let kind = u32::from_str_radix(inner[..close].trim(), 16).ok()?;
+        (kind, inner[close + 1..].strip_prefix(':')?)
+    };
+    let mut data = Vec::new();
+    for part in bytes.split(',') {
+        let p = part.trim();
+        if p.is_empty() {
+            continue;
+        }
+        if p.len() > 2 {
+            return None;
+        }
+        data.push(u8::from_str_radix(p, 16).ok()?);
+    }
+    let strings = |data: &[u8]| -> Vec<String> {
+        if unicode {
+            let units: Vec<u16> = data
+                .chunks_exact(2)
+                .map(|c| u16::from_le_bytes([c[0], c[1]]))
+                .collect();
+            units
+                .split(|&u| u == 0)
+                .map(String::from_utf16_lossy)
+                .collect()
+        } else {
+            data.split(|&b| b == 0)
+                .map(|s| s.iter().map(|&b| b as char).collect())
+                .collect()
+        }
+    };
+    Some(match kind {
+        0 => RegValue::None(data),
+        1 => RegValue::Sz(strings(&data).into_iter().next().unwrap_or_default()),
+        2 => RegValue::ExpandSz(strings(&data).into_iter().next().unwrap_or_default()),
+        3 => RegValue::Binary(data),
+        4 if data.len() == 4 => {
+            RegValue::Dword(u32::from_le_bytes([data[0], data[1], data[2], data[3]]))
+        }
+        5 if data.len() == 4 => {
+            RegValue::Dword(u32::from_be_bytes([data[0], data[1], data[2], data[3]]))
+        }
+        7 => {
+            let mut v = strings(&data);
+            // Each string ends with NUL and the list with one more: drop the empty tail.
+            while v.last().is_some_and(|s| s.is_empty()) {
+                v.pop();
+            }
+            RegValue::MultiSz(v)
+        }
+        0xb if data.len() == 8 => {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&data);
+            RegValue::Qword(u64::from_le_bytes(b))
+        }
+        k => RegValue::Other(k, data),
+    })
+}
+
+/// The keys that yield facts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum KeyClass {
+    /// `…\ExchangeServer\v14\<sub>`.
+    Exchange { major: String, sub: String },
+    /// `HKLM\SYSTEM\CurrentControlSet\Services\<name>`.
+    Service(String),
+}
+
+/// `HKEY_LOCAL_MACHINE\…` → `HKLM\…` (for locators), other hives abbreviated likewise.
+pub fn short_hive(path: &str) -> String {
+    const HIVES: &[(&str, &str)] = &[
+        ("HKEY_LOCAL_MACHINE", "HKLM"),
+        ("HKEY_CURRENT_USER", "HKCU"),
+        ("HKEY_CLASSES_ROOT", "HKCR"),
+        ("HKEY_USERS", "HKU"),
+        ("HKEY_CURRENT_CONFIG", "HKCC"),
+    ];
+    for (long, short) in HIVES {
+        if let Some(rest) = path.get(..long.len())
+            && rest.eq_ignore_ascii_case(long)
+        {
+            return format!("{short}{}", &path[long.len()..]);
+        }
+    }
+    path.to_string()
+}
+
+fn classify_key(short: &str) -> Option<KeyClass> {
+    let parts: Vec<&str> = short.split('\\').collect();
+    let is = |i: usize, s: &str| parts.get(i).is_some_and(|p| p.eq_ignore_ascii_case(s));
+    if !is(0, "HKLM") {
+        return None;
+    }
+    if is(1, "SOFTWARE") {
+        // The 64-bit view, or the WOW6432Node view a 32-bit collector may have exported.
+        let base = if is(2, "Wow6432Node") { 3 } else { 2 };
+        if is(base, "Microsoft") && is(base + 1, "ExchangeServer") && parts.len() == base + 4 {
+            let major = parts[base + 2];
+            let digits = major.strip_prefix(['v', 'V'])?;
+            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            return Some(KeyClass::Exchange {
+                major: major.to_ascii_lowercase(),
+                sub: parts[base + 3].to_string(),
+            });
+        }
+        return None;
+    }
+    if is(1, "SYSTEM") && is(2, "CurrentControlSet") && is(3, "Services") && parts.len() == 5 {
+        return Some(KeyClass::Service(parts[4].to_string()));
+    }
+    None
+}
+
+/// A kept key: where it was first seen and its values by lower-case name.
+struct KeptKey {
+    class: KeyClass,
+    /// As written, with the hive abbreviated.
+    path: String,
+    line: u64,
+    values: BTreeMap<String, (String, RegValue)>,
+}
+
+impl KeptKey {
+    fn get(&self, name: &str) -> Option<&RegValue> {
+        self.values
+            .get(&name.to_ascii_lowercase())
+            .map(|(_, v)| v)
+            .filter(|v| **v != RegValue::Deleted)
+    }
+    fn text(&self, name: &str) -> Option<String> {
+        self.get(name).and_then(RegValue::text)
+    }
+}
+
+pub fn parse(input: &Input<'_>, sink: &mut Sink) -> Result<(), Error> {
+    let path = input.path().to_string();
+    let max_line = input.limits.max_line_bytes;
+    input
+        .bundle
+        .with_reader(input.entry, |r| parse_reader(r, &path, max_line, sink))
+        .map_err(Error::from_io)?
+}
+
+/// Parses a `.reg` export from any reader; `path` is the bundle path used in locators.
+pub fn parse_reader(
+    reader: &mut dyn std::io::Read,
+    path: &str,
+    max_line: usize,
+    sink: &mut Sink,
+) -> Result<(), Error> {
+    let mut reg = RegReader::new(reader, max_line)?;
+    if !reg.has_header {
+        sink.problem(
+            path,
+            "no `Windows Registry Editor Version 5.00` / `REGEDIT4` header: read as an export anyway",
+        );
+    }
+    let mut kept: BTreeMap<String, KeptKey> = BTreeMap::new();
+    // The key the following values belong to: Some(lower-case path) when kept, None otherwise.
+    let mut current: Option<String> = None;
+    let mut in_key = false;
+    let mut keys = 0u64;
+    let mut orphan_values = 0u64;
+    let result = loop {
+        let item = match reg.next_item() {
+            Ok(Some(i)) => i,
+            Ok(None) => break Ok(()),
+            Err(e) => break Err(e),
+        };
+        match item {
+            Item::Key {
+                line,
+                path: key,
+                deleted,
+            } => {
+                keys += 1;
+                in_key = !deleted;
+                let short = short_hive(&key);
+                let lower = short.to_ascii_lowercase();
+                if deleted {
+                    let prefix = format!("{lower}\\");
+                    kept.retain(|k, _| *k != lower && !k.starts_with(&prefix));
+                    current = None;
+                    continue;
+                }
+                current = classify_key(&short).map(|class| {
+                    kept.entry(lower.clone()).or_insert_with(|| KeptKey {
+                        class,
+                        path: short.clone(),
+                        line,
+                        values: BTreeMap::new(),
+                    });
+                    lower
+                });
+            }
+            Item::Value { name, value, .. } => {
+                if !in_key {
+                    orphan_values += 1;
+                    continue;
+                }
+                if let Some(k) = current.as_ref().and_then(|c| kept.get_mut(c)) {
+                    k.values.insert(name.to_ascii_lowercase(), (name, value));
+                }
+            }
+        }
+    };
+
+    for key in kept.values() {
+        emit(path, key, sink);
+    }
+    if let Some(d) = reg.damage() {
+        sink.problem(path, d);
+    }
+    if reg.malformed.0 > 0 {
+        sink.problem(
+            path,
+            format!(
+                "{} line(s) are neither a key nor a value (first at line {})",
+                reg.malformed.0, reg.malformed.1
+            ),
+        );
+    }
+    if orphan_values > 0 {
+        sink.problem(
+            path,
+            format!("{orphan_values} value(s) outside any key were ignored"),
+        );
+    }
+    if reg.oversized > 0 {
+        sink.problem(
+            path,
+            format!(
+                "{} hex value(s) longer than {} MiB were not decoded",
+                reg.oversized,
+                MAX_HEX_CHARS >> 20
+            ),
+        );
+    }
+    result?;
+    if keys == 0 {
+        return Err(Error::format(
+            "a .reg export",
+            "a header but not a single `[KEY]` line",
+        ));
+    }
+    Ok(())
+}
+
+const ROLE_VALUES: [&str; 4] = [
+    "ConfiguredVersion",
+    "UnpackedVersion",
+    "Action",
+    "Watermark",
+];
+
+fn emit(path: &str, key: &KeptKey, sink: &mut Sink) {
+    let locator = Locator::new(path, Position::Key(key.path.clone()));
+    let leaf = key.path.rsplit('\\').next().unwrap_or(&key.path);
+    match &key.class {
+        KeyClass::Exchange { major, sub } if sub.eq_ignore_ascii_case("Setup") => {
+            let Some(install) = key.text("MsiInstallPath") else {
+                return;
+            };
+            let parts: Vec<String> = [
+                "MsiProductMajor",
+                "MsiProductMinor",
+                "MsiBuildMajor",
+                "MsiBuildMinor",
+            ]
+            .iter()
+            .map_while(|n| key.get(n).and_then(RegValue::number))
+            .map(|n| n.to_string())
+            .collect();
+            let build = (parts.len() >= 3).then(|| parts.join("."));
+            let mut excerpt = format!("line {}: [{}] MsiInstallPath={install}", key.line, leaf);
+            if let Some(b) = &build {
+                excerpt.push_str(&format!(" build={b}"));
+            }
+            sink.push(Fact {
+                time: None,
+                evidence: Evidence::new(locator, excerpt),
+                kind: FactKind::InstallPath(InstallPath {
+                    major: major.clone(),
+                    path: install,
+                    build,
+                }),
+            });
+        }
+        KeyClass::Exchange { major, sub } => {
+            if ROLE_VALUES.iter().all(|n| key.get(n).is_none()) {
+                return;
+            }
+            let mut excerpt = format!("line {}: [{}]", key.line, leaf);
+            for n in ROLE_VALUES {
+                match key.text(n) {
+                    Some(v) => excerpt.push_str(&format!(" {n}={v}")),
+                    None if n == "ConfiguredVersion" => excerpt.push_str(" (no ConfiguredVersion)"),
+                    None => {}
+                }
+            }
+            sink.push(Fact {
+                time: None,
+                evidence: Evidence::new(locator, excerpt),
+                kind: FactKind::RoleState(RoleState {
+                    role: sub.clone(),
+                    major: major.clone(),
+                    configured_version: key.text("ConfiguredVersion"),
+                    unpacked_version: key.text("UnpackedVersion"),
+                    watermark: key.text("Watermark"),
+                    action: key.text("Action"),
+                }),
+            });
+        }
+        KeyClass::Service(name) => {
+            let start = key.get("Start").and_then(RegValue::number);
+            let image_path = key.text("ImagePath");
+            let depend_on = match key.get("DependOnService") {
+                Some(RegValue::MultiSz(v)) => v.clone(),
+                Some(RegValue::Sz(s)) if !s.is_empty() => vec![s.clone()],
+                _ => Vec::new(),
+            };
+            let mut excerpt = format!("line {}: [{}]", key.line, leaf);
+            if let Some(s) = start {
+                let what = match s {
+                    0 => " (boot)",
+                    1 => " (system)",
+                    2 => " (automatic)",
+                    3 => " (manual)",
+                    4 => " (disabled)",
+                    _ => "",
+                };
+                excerpt.push_str(&format!(" Start={s}{what}"));
+            }
+            if !depend_on.is_empty() {
+                excerpt.push_str(&format!(" DependOnService={}", depend_on.join(",")));
+            }
+            if let Some(p) = &image_path {
+                excerpt.push_str(&format!(" ImagePath={p}"));
+            }
+            sink.push(Fact {
+                time: None,
+                evidence: Evidence::new(locator, excerpt),
+                kind: FactKind::ServiceRegistry(ServiceRegistry {
+                    name: name.clone(),
+                    start,
+                    image_path,
+                    depend_on,
+                }),
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse::text::utf16le_with_bom;
+
+    /// The seed's registry as `reg export` writes it (UTF-16LE, CRLF): SP2 binaries unpacked,
+    /// Hub Transport left with a watermark and an action and no ConfiguredVersion.
+    const SEED_REG: &str = concat!(
+        "Windows Registry Editor Version 5.00\r\n\r\n",
+        "[HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\ExchangeServer\\v14]\r\n\r\n",
+        "[HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\ExchangeServer\\v14\\ClientAccessRole]\r\n",
+        "\"ConfiguredVersion\"=\"14.1.218.15\"\r\n",
+        "\"UnpackedVersion\"=\"14.2.247.5\"\r\n\r\n",
+        "[HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\ExchangeServer\\v14\\HubTransportRole]\r\n",
+        "\"UnpackedVersion\"=\"14.2.247.5\"\r\n",
+        "\"Watermark\"=\"BridgeheadRoleSetterComponent___115c1108e99e4560bd2c03c0fec99908\"\r\n",
+        "\"Action\"=\"BuildToBuildUpgrade\"\r\n\r\n",
+        "[HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\ExchangeServer\\v14\\Setup]\r\n",
+        "\"MsiInstallPath\"=\"D:\\\\Program Files\\\\Microsoft\\\\Exchange Server\\\\V14\\\\\"\r\n",
+        "\"MsiProductMajor\"=dword:0000000e\r\n",
+        "\"MsiProductMinor\"=dword:00000002\r\n",
+        "\"MsiBuildMajor\"=dword:000000f7\r\n",
+        "\"MsiBuildMinor\"=dword:00000005\r\n\r\n",
+        "[HKEY_LOCAL_MACHINE\\SYSTEM\\CurrentControlSet\\Services\\MSExchangeSearch]\r\n",
+        "\"DependOnService\"=hex(7):4d,00,53,00,45,00,78,00,63,00,68,00,61,00,6e,00,67,00,\\\r\n",
+        "  65,00,41,00,44,00,54,00,6f,00,70,00,6f,00,6c,00,6f,00,67,00,79,00,00,00,6d,\\\r\n",
+        "  00,73,00,66,00,74,00,65,00,73,00,71,00,6c,00,2d,00,45,00,78,00,63,00,68,00,\\\r\n",
+        "  61,00,6e,00,67,00,65,00,00,00,00,00\r\n",
+        "\"ImagePath\"=hex(2):22,00,44,00,3a,00,5c,00,4d,00,2e,00,65,00,78,00,65,00,22,\\\r\n",
+        "  00,00,00\r\n",
+        "\"Start\"=dword:00000002\r\n\r\n",
+        "[HKEY_LOCAL_MACHINE\\SYSTEM\\CurrentControlSet\\Services\\msftesql-Exchange]\r\n",
+        "\"Start\"=dword:00000004\r\n\r\n",
+        "[HKEY_LOCAL_MACHINE\\SYSTEM\\CurrentControlSet\\Services\\msftesql-Exchange\\Parameters]\r\n",
+        "\"Start\"=dword:00000002\r\n\r\n",
+    );
+
+    fn run(bytes: &[u8]) -> (Result<(), Error>, Sink) {
+        let mut sink = Sink::default();
+        let mut r: &[u8] = bytes;
+        let res = parse_reader(&mut r, "registry/exchange.reg", 1 << 20, &mut sink);
+        (res, sink)
+    }
+
+    fn roles(sink: &Sink) -> Vec<(&Fact, &RoleState)> {
+        sink.facts
+            .iter()
+            .filter_map(|f| match &f.kind {
+                FactKind::RoleState(r) => Some((f, r)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn seed_roles_install_path_and_services() {
+        let (res, sink) = run(&utf16le_with_bom(SEED_REG));
+        res.unwrap();
+        assert!(sink.problems.is_empty(), "{:?}", sink.problems);
+        let roles = roles(&sink);
+        assert_eq!(roles.len(), 2);
+        let (hub_fact, hub) = roles
+            .iter()
+            .find(|(_, r)| r.role == "HubTransportRole")
+            .unwrap();
+        assert_eq!(hub.major, "v14");
+        assert_eq!(hub.configured_version, None);
+        assert_eq!(hub.unpacked_version.as_deref(), Some("14.2.247.5"));
+        assert_eq!(hub.action.as_deref(), Some("BuildToBuildUpgrade"));
+        assert!(hub.watermark.as_deref().unwrap().starts_with("Bridgehead"));
+        assert_eq!(
+            hub_fact.evidence.locator.at,
+            Position::Key(
+                "HKLM\\SOFTWARE\\Microsoft\\ExchangeServer\\v14\\HubTransportRole".into()
+            )
+        );
+        assert!(
+            hub_fact
+                .evidence
+                .excerpt
+                .starts_with("line 9: [HubTransportRole]")
+        );
+        assert!(hub_fact.evidence.excerpt.contains("Watermark="));
+        assert!(hub_fact.evidence.excerpt.contains("(no ConfiguredVersion)"));
+        let cas = roles
+            .iter()
+            .find(|(_, r)| r.role == "ClientAccessRole")
+            .unwrap()
+            .1;
+        assert_eq!(cas.configured_version.as_deref(), Some("14.1.218.15"));
+
+        let install: Vec<&InstallPath> = sink
+            .facts
+            .iter()
+            .filter_map(|f| match &f.kind {
+                FactKind::InstallPath(p) => Some(p),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(install.len(), 1);
+        assert_eq!(
+            install[0].path,
+            "D:\\Program Files\\Microsoft\\Exchange Server\\V14\\"
+        );
+        assert_eq!(install[0].build.as_deref(), Some("14.2.247.5"));
+
+        let services: Vec<&ServiceRegistry> = sink
+            .facts
+            .iter()
+            .filter_map(|f| match &f.kind {
+                FactKind::ServiceRegistry(s) => Some(s),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(services.len(), 2, "the Parameters subkey is not a service");
+        let search = services
+            .iter()
+            .find(|s| s.name == "MSExchangeSearch")
+            .unwrap();
+        assert_eq!(
+            search.depend_on,
+            vec!["MSExchangeADTopology", "msftesql-Exchange"]
+        );
+        assert_eq!(search.image_path.as_deref(), Some("\"D:\\M.exe\""));
+        assert_eq!(search.start, Some(2));
+        let fte = services
+            .iter()
+            .find(|s| s.name == "msftesql-Exchange")
+            .unwrap();
+        assert_eq!(fte.start, Some(4));
+    }
+
+    #[test]
+    fn a_healthy_role_key_has_no_watermark() {
+        let text = "Windows Registry Editor Version 5.00\r\n\r\n[HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\ExchangeServer\\v14\\MailboxRole]\r\n\"ConfiguredVersion\"=\"14.2.247.5\"\r\n\"UnpackedVersion\"=\"14.2.247.5\"\r\n";
+        let (res, sink) = run(&utf16le_with_bom(text));
+        res.unwrap();
+        let r = roles(&sink);
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].1.configured_version.as_deref(), Some("14.2.247.5"));
+        assert_eq!(r[0].1.watermark, None);
+        assert_eq!(r[0].1.action, None);
+        assert!(!r[0].0.evidence.excerpt.contains("no ConfiguredVersion"));
+    }
+
+    #[test]
+    fn every_value_type_decodes() {
+        let text = concat!(
+            "Windows Registry Editor Version 5.00\r\n\r\n",
+            "[HKEY_LOCAL_MACHINE\\X]\r\n",
+            "@=\"default\"\r\n",
+            "\"Sz\"=\"C:\\\\Path\\\\ with \\\"quotes\\\"\"\r\n",
+            "\"Dw\"=dword:0000000a\r\n",
+            "\"Qw\"=hex(b):0a,00,00,00,01,00,00,00\r\n",
+            "\"Bin\"=hex:01,02,ff\r\n",
+            "\"Ex\"=hex(2):25,00,53,00,79,00,73,00,74,00,65,00,6d,00,52,00,6f,00,6f,00,74,00,\\\r\n",
+            "  25,00,00,00\r\n",
+            "\"Ms\"=hex(7):61,00,00,00,62,00,00,00,00,00\r\n",
+            "\"None\"=hex(0):\r\n",
+            "\"Gone\"=-\r\n",
+            "\"Multi\"=\"line one\r\nline two\"\r\n",
+            "\"Esc\\\"aped\\\\name\"=\"v\"\r\n",
+        );
+        let mut r: &[u8] = text.as_bytes();
+        let mut reg = RegReader::new(&mut r, 1 << 20).unwrap();
+        assert!(reg.unicode && reg.has_header);
+        let mut values = Vec::new();
+        while let Some(item) = reg.next_item().unwrap() {
+            if let Item::Value { line, name, value } = item {
+                values.push((line, name, value));
+            }
+        }
+        let get = |n: &str| {
+            values
+                .iter()
+                .find(|v| v.1 == n)
+                .map(|v| v.2.clone())
+                .unwrap()
+        };
+        assert_eq!(get(""), RegValue::Sz("default".into()));
+        assert_eq!(get("Sz"), RegValue::Sz("C:\\Path\\ with \"quotes\"".into()));
+        assert_eq!(get("Dw"), RegValue::Dword(10));
+        assert_eq!(get("Qw"), RegValue::Qword(0x1_0000_000a));
+        assert_eq!(get("Bin"), RegValue::Binary(vec![1, 2, 255]));
+        assert_eq!(get("Ex"), RegValue::ExpandSz("%SystemRoot%".into()));
+        assert_eq!(get("Ms"), RegValue::MultiSz(vec!["a".into(), "b".into()]));
+        assert_eq!(get("None"), RegValue::None(vec![]));
+        assert_eq!(get("Gone"), RegValue::Deleted);
+        assert_eq!(get("Multi"), RegValue::Sz("line one\nline two".into()));
+        assert_eq!(get("Esc\"aped\\name"), RegValue::Sz("v".into()));
+        let line_of = |n: &str| values.iter().find(|v| v.1 == n).unwrap().0;
+        assert_eq!(line_of("Ex"), 9);
+        assert_eq!(line_of("Ms"), 11, "continuation lines are counted");
+        assert_eq!(reg.malformed.0, 0);
+    }
+
+    #[test]
+    fn regedit4_ansi_and_deletions() {
+        let text = concat!(
+            "REGEDIT4\n\n",
+            "[HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\ExchangeServer\\v15\\MailboxRole]\n",
+            "\"UnpackedVersion\"=\"15.1.2507.6\"\n",
+            "\"ConfiguredVersion\"=\"15.1.2507.6\"\n",
+            "\"Watermark\"=-\n\n",
+            "[HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\ExchangeServer\\v15\\CafeRole]\n",
+            "\"UnpackedVersion\"=\"15.1.2507.6\"\n",
+            "[-HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\ExchangeServer\\v15\\CafeRole]\n\n",
+            "[HKEY_LOCAL_MACHINE\\SYSTEM\\CurrentControlSet\\Services\\W3SVC]\n",
+            "\"ImagePath\"=hex(2):43,3a,5c,77,33,2e,65,78,65,00\n",
+        );
+        let (res, sink) = run(text.as_bytes());
+        res.unwrap();
+        let r = roles(&sink);
+        assert_eq!(r.len(), 1, "the deleted CafeRole key yields nothing");
+        assert_eq!(r[0].1.major, "v15");
+        assert_eq!(r[0].1.watermark, None, "a deleted value is absent");
+        let img = sink.facts.iter().find_map(|f| match &f.kind {
+            FactKind::ServiceRegistry(s) => s.image_path.clone(),
+            _ => None,
+        });
+        assert_eq!(
+            img.as_deref(),
+            Some("C:\\w3.exe"),
+            "REGEDIT4 hex(2) is ANSI"
+        );
+    }
+
+    #[test]
+    fn garbage_and_wrong_encoding_are_refused_or_reported() {
+        let (res, sink) = run(b"\x00\x01\x02 not a reg file at all \xff\xfe");
+        assert!(res.is_err());
+        assert!(sink.facts.is_empty());
+        let (res, _) = run(b"");
+        assert!(res.is_err());
+        let (res, _) = run(b"Windows Registry Editor Version 5.00\r\n\r\n");
+        assert!(res.is_err(), "a header alone is not an export");
+        // UTF-16 without BOM is still sniffed.
+        let bomless: Vec<u8> = "Windows Registry Editor Version 5.00\r\n[HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\ExchangeServer\\v14\\MailboxRole]\r\n\"UnpackedVersion\"=\"14.2.247.5\"\r\n"
+            .encode_utf16()
+            .flat_map(|u| u.to_le_bytes())
+            .collect();
+        let (res, sink) = run(&bomless);
+        res.unwrap();
+        assert_eq!(roles(&sink).len(), 1);
+        // Junk lines inside an otherwise good export are counted, not fatal.
+        let text = "REGEDIT4\n[HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\ExchangeServer\\v14\\MailboxRole]\njunk junk\n\"UnpackedVersion\"=dword:xyz\n\"ConfiguredVersion\"=\"14.2.247.5\"\n";
+        let (res, sink) = run(text.as_bytes());
+        res.unwrap();
+        assert_eq!(roles(&sink).len(), 1);
+        assert!(
+            sink.problems
+                .iter()
+                .any(|p| p.message.contains("2 line(s)") && p.message.contains("line 3")),
+            "{:?}",
+            sink.problems
+        );
+    }
+
+    #[test]
+    fn truncated_file_keeps_complete_keys() {
+        let full = utf16le_with_bom(SEED_REG);
+        // Cut in the middle of the DependOnService continuation (and mid-UTF-16 unit).
+        let cut = &full[..full.len() * 3 / 4 + 1];
+        let (res, sink) = run(cut);
+        res.unwrap();
+        assert_eq!(roles(&sink).len(), 2);
+        assert!(
+            sink.facts
+                .iter()
+                .any(|f| matches!(f.kind, FactKind::InstallPath(_)))
+        );
+    }
+
+    #[test]
+    fn ten_megabyte_single_line_is_cut_and_reported() {
+        let mut text = String::from(
+            "REGEDIT4\n[HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\ExchangeServer\\v14\\MailboxRole]\n\"Watermark\"=\"",
+        );
+        text.push_str(&"x".repeat(10 << 20));
+        text.push_str("\"\n\"UnpackedVersion\"=\"14.2.247.5\"\n");
+        let (res, sink) = run(text.as_bytes());
+        res.unwrap();
+        let r = roles(&sink);
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].1.unpacked_version.as_deref(), Some("14.2.247.5"));
+        assert!(
+            sink.problems.iter().any(|p| p.message.contains("cut")),
+            "{:?}",
+            sink.problems
+        );
+    }
+
+    #[test]
+    fn endless_hex_continuation_is_bounded() {
+        let mut text = String::from(
+            "REGEDIT4\n[HKEY_LOCAL_MACHINE\\SYSTEM\\CurrentControlSet\\Services\\X]\n\"Big\"=hex:00,\\\n",
+        );
+        let line = "  00,00,00,00,00,00,00,00,00,00,00,00,00,00,00,00,00,00,00,00,00,00,00,00,\\\n";
+        while text.len() < (MAX_HEX_CHARS + (1 << 20)) {
+            text.push_str(line);
+        }
+        text.push_str("  00\n\"Start\"=dword:00000004\n");
+        let (res, sink) = run(text.as_bytes());
+        res.unwrap();
+        let s = sink.facts.iter().find_map(|f| match &f.kind {
+            FactKind::ServiceRegistry(s) => Some(s.clone()),
+            _ => None,
+        });
+        assert_eq!(
+            s.unwrap().start,
+            Some(4),
+            "the value after the big one is read"
+        );
+        assert!(
+            sink.problems
+                .iter()
+                .any(|p| p.message.contains("not decoded"))
+        );
+    }
 }
