@@ -103,10 +103,11 @@ pub fn parse_reader(
         if want_sig {
             sig.push((e.ancestors.len(), e.name.to_string(), e.attrs.to_vec()));
         }
-        if e.name == "add" && e.under(&["system.webServer", "modules"]) {
-            if let Some(n) = e.attr("name") {
-                modules.push(n.to_string());
-            }
+        if e.name == "add"
+            && e.under(&["system.webServer", "modules"])
+            && let Some(n) = e.attr("name")
+        {
+            modules.push(n.to_string());
         }
         for (attr, value) in e.attrs {
             let found = find_tokens(value);
@@ -159,13 +160,8 @@ pub fn parse_reader(
     let is_backup = matches!(backup, Backup::IsBackup);
     let has_backup = matches!(backup, Backup::Sibling(_));
     let differs_only_in_paths = match backup {
-        Backup::Sibling(Ok(bak)) => {
-            if summary.complete {
-                only_paths_differ(&sig, &bak)
-            } else {
-                false
-            }
-        }
+        // A damaged live file cannot be said to differ "only" in paths.
+        Backup::Sibling(Ok(bak)) if summary.complete => only_paths_differ(&sig, &bak),
         Backup::Sibling(Err(why)) => {
             sink.problem(path, format!("not compared with its backup: {why}"));
             false
