@@ -4,6 +4,7 @@
 //! `make-samples` writes them into `samples/`; tests call the same builders to make variants
 //! (a healthy twin, a 200 MB setup log) in temporary folders.
 
+pub mod bench;
 pub mod builder;
 pub mod rng;
 pub mod scenarios;

@@ -1,10 +1,19 @@
 //! `make-samples [DIR]`: writes every sample bundle into DIR (default `samples`).
+//! `make-samples --bench DIR`: writes the large benchmark bundles into DIR (not committed).
 
 use samplegen::Form;
 use std::path::PathBuf;
 
 fn main() -> std::io::Result<()> {
-    let dir = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "samples".into()));
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--bench") {
+        let dir = PathBuf::from(args.get(1).map(String::as_str).unwrap_or("bench-out"));
+        let path = dir.join("setup-200mb");
+        samplegen::bench::big_setup_bundle(200 << 20).write(&path, Form::Folder)?;
+        println!("wrote {}", path.display());
+        return Ok(());
+    }
+    let dir = PathBuf::from(args.first().cloned().unwrap_or_else(|| "samples".into()));
     for (name, builder) in samplegen::samples() {
         let path = dir.join(name);
         builder.write(&path, Form::Zip)?;
