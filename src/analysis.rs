@@ -17,7 +17,12 @@ pub struct Options {
     pub rules_dir: Option<PathBuf>,
     /// Keep every event, not only those rules ask for (the `timeline` command).
     pub keep_all_events: bool,
+    /// How far from a setup error an event may be to be linked to it (default 5 minutes).
+    pub link_window: Option<chrono::Duration>,
 }
+
+/// Default for [`Options::link_window`].
+pub const LINK_WINDOW_MINUTES: i64 = 5;
 
 /// Why an analysis could not run at all.
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +88,11 @@ pub fn analyze_with(
         clock: &clock,
     };
     let mut findings = rules::run(rules, &ctx);
+    let window = opts
+        .link_window
+        .unwrap_or_else(|| chrono::Duration::minutes(LINK_WINDOW_MINUTES));
+    let time_links = timeline::link_errors_to_events(&facts, &clock, window);
+    attach_linked_events(&mut findings, &facts, &time_links);
     if let Some(c) = &custody {
         findings.extend(rules::custody::findings(c));
     }
@@ -138,6 +148,7 @@ pub fn analyze_with(
         skipped,
         problems,
         used: parsed.used,
+        time_links,
         event_counts: parsed
             .event_counts
             .into_iter()
@@ -154,6 +165,31 @@ pub fn analyze_with(
         facts,
         clock,
     })
+}
+
+/// A finding citing a setup error also cites the events linked to that error in time.
+fn attach_linked_events(
+    findings: &mut [crate::facts::Finding],
+    facts: &FactSet,
+    links: &[timeline::TimeLink],
+) {
+    for f in findings.iter_mut() {
+        let cited: Vec<String> = f.evidence.iter().map(|e| e.locator.to_string()).collect();
+        for link in links.iter().filter(|l| cited.contains(&l.setup_error)) {
+            if f.evidence
+                .iter()
+                .any(|e| e.locator.to_string() == link.event)
+            {
+                continue;
+            }
+            if let Some(ev) = facts
+                .events()
+                .find(|(ef, _)| ef.evidence.locator.to_string() == link.event)
+            {
+                f.evidence.push(ev.0.evidence.clone());
+            }
+        }
+    }
 }
 
 fn host_from_facts(facts: &FactSet) -> Option<String> {

@@ -105,6 +105,9 @@ pub struct CommonArgs {
     /// Most event records kept for the rules.
     #[arg(long, value_name = "N", default_value_t = Limits::default().max_events_kept)]
     pub max_events: usize,
+    /// Link events to a setup error when they are within this many minutes of it.
+    #[arg(long, value_name = "MINUTES", default_value_t = exhume::analysis::LINK_WINDOW_MINUTES)]
+    pub window: i64,
 }
 
 impl CommonArgs {
@@ -121,6 +124,7 @@ impl CommonArgs {
             },
             rules_dir: self.rules.clone(),
             keep_all_events: false,
+            link_window: Some(chrono::Duration::minutes(self.window)),
         }
     }
 }

@@ -119,6 +119,8 @@ pub struct Diagnosis {
     pub skipped: Vec<Skipped>,
     pub problems: Vec<Problem>,
     pub used: Vec<String>,
+    /// Setup errors and the events near them that concern the same thing.
+    pub time_links: Vec<crate::timeline::TimeLink>,
     pub event_counts: Vec<EventCount>,
 }
 

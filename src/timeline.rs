@@ -97,7 +97,8 @@ pub fn choose_clock(manifest_offset: Option<i32>, facts: &FactSet) -> Clock {
 /// same service: each pair votes for (local − UTC) rounded to 15 minutes; the most common wins.
 fn estimate(facts: &FactSet) -> Option<Clock> {
     use std::collections::BTreeMap;
-    let mut votes: BTreeMap<i64, usize> = BTreeMap::new();
+    // offset → (pairs, summed distance in seconds from the exact offset)
+    let mut votes: BTreeMap<i64, (usize, i64)> = BTreeMap::new();
     for (ef, err) in facts.setup_errors() {
         let Some(Stamp::Local(local)) = ef.time else {
             continue;
@@ -129,18 +130,24 @@ fn estimate(facts: &FactSet) -> Option<Clock> {
             if !about {
                 continue;
             }
-            let diff = (local - utc.naive_utc()).num_minutes();
+            let diff = (local - utc.naive_utc()).num_seconds();
             // Offsets lie within ±14 h; a pair further apart belongs to another attempt.
-            if diff.abs() > 14 * 60 + 10 {
+            if diff.abs() > 14 * 3600 + 600 {
                 continue;
             }
-            let rounded = ((diff as f64) / 15.0).round() as i64 * 15;
-            if (diff - rounded).abs() <= 5 {
-                *votes.entry(rounded).or_default() += 1;
+            // Time zones are whole quarter hours; coinciding facts are seconds apart.
+            let rounded = ((diff as f64) / 900.0).round() as i64 * 900;
+            let residual = (diff - rounded).abs();
+            if residual <= 120 {
+                let v = votes.entry(rounded / 60).or_default();
+                v.0 += 1;
+                v.1 += residual;
             }
         }
     }
-    let (offset, pairs) = votes.into_iter().max_by_key(|(o, n)| (*n, -o.abs()))?;
+    let (offset, (pairs, _)) = votes
+        .into_iter()
+        .max_by_key(|(o, (n, residual))| (*n, -residual, -o.abs()))?;
     Some(Clock {
         offset_minutes: offset as i32,
         source: ClockSource::Estimated,
@@ -224,4 +231,180 @@ pub fn build(facts: &FactSet, clock: &Clock) -> Vec<TimelineEntry> {
             .then_with(|| a.locator.cmp(&b.locator))
     });
     out
+}
+
+/// A setup error and an event close to it in time that concern the same thing.
+#[derive(Debug, Clone, Serialize)]
+pub struct TimeLink {
+    pub setup_error: String,
+    pub event: String,
+    /// Event time minus error time.
+    pub delta_seconds: i64,
+    /// The name both mention (service, DLL, app pool, file).
+    pub about: String,
+}
+
+/// Names a setup error is about: service key and display names, DLLs, app pools.
+fn error_tokens(facts: &FactSet, texts: &[&str]) -> Vec<String> {
+    use regex::Regex;
+    use std::sync::LazyLock;
+    static NAMES: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"(?i)\b([A-Za-z0-9_.-]+\.dll|[A-Za-z0-9]+AppPool|MSExchange[A-Za-z0-9]+|msftesql-Exchange|W3SVC|WAS|IISADMIN|WinRM)\b")
+            .expect("static regex")
+    });
+    let mut out: Vec<String> = Vec::new();
+    let mut push = |s: &str| {
+        if s.len() >= 3 && !out.iter().any(|o| o.eq_ignore_ascii_case(s)) {
+            out.push(s.to_string());
+        }
+    };
+    for t in texts {
+        for c in NAMES.captures_iter(t) {
+            push(&c[1]);
+        }
+    }
+    if let Some(service) = crate::rules::services::service_in(texts) {
+        if let Some((_, s)) = facts.service(&service) {
+            push(&s.display_name);
+        }
+        push(&service);
+    }
+    out
+}
+
+/// Links every setup `[ERROR]` to the events within `window` of it that name the same service,
+/// DLL, app pool or file. The error's time is converted with `clock`.
+pub fn link_errors_to_events(facts: &FactSet, clock: &Clock, window: Duration) -> Vec<TimeLink> {
+    let events: Vec<(DateTime<Utc>, &crate::facts::Fact, String)> = facts
+        .events()
+        .filter_map(|(f, e)| {
+            let t = clock.to_utc(f.time?);
+            Some((t, f, format!("{} {}", e.provider, e.text()).to_lowercase()))
+        })
+        .collect();
+    let mut links = Vec::new();
+    for (ef, err) in facts.setup_errors() {
+        let Some(t) = ef.time.map(|t| clock.to_utc(t)) else {
+            continue;
+        };
+        let mut texts: Vec<&str> = err.messages.iter().map(String::as_str).collect();
+        if let Some(c) = &err.command {
+            texts.push(c);
+        }
+        let tokens = error_tokens(facts, &texts);
+        if tokens.is_empty() {
+            continue;
+        }
+        for (et, f, text) in &events {
+            let delta = *et - t;
+            if delta.abs() > window {
+                continue;
+            }
+            if let Some(tok) = tokens.iter().find(|tok| text.contains(&tok.to_lowercase())) {
+                links.push(TimeLink {
+                    setup_error: ef.evidence.locator.to_string(),
+                    event: f.evidence.locator.to_string(),
+                    delta_seconds: delta.num_seconds(),
+                    about: tok.clone(),
+                });
+            }
+        }
+    }
+    links
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::facts::{Event, Evidence, Fact, Locator, Position};
+    use crate::rules::testing::{SEED_FAILED_RUN, facts_from_log, push, with_service};
+    use chrono::NaiveDate;
+
+    /// SCM 7000 for the service host, `offset_min` after the seed error (21:15:49 local) taken
+    /// at UTC+11.
+    fn scm_7000(record: u64, minutes_after: i64) -> Fact {
+        let local = NaiveDate::from_ymd_opt(2012, 2, 12)
+            .unwrap()
+            .and_hms_milli_opt(21, 15, 50, 0)
+            .unwrap();
+        let utc = Utc.from_utc_datetime(
+            &(local - Duration::minutes(660) + Duration::minutes(minutes_after)),
+        );
+        let mut data = std::collections::BTreeMap::new();
+        data.insert(
+            "param1".to_string(),
+            "Microsoft Exchange Service Host".to_string(),
+        );
+        data.insert("param2".to_string(), "%%1058".to_string());
+        Fact {
+            time: Some(Stamp::Utc(utc)),
+            evidence: Evidence::new(
+                Locator::new("evtx/System.evtx", Position::Record(record)),
+                "7000",
+            ),
+            kind: FactKind::Event(Event {
+                channel: "System".into(),
+                provider: "Service Control Manager".into(),
+                event_id: 7000,
+                qualifiers: Some(49152),
+                level: 2,
+                record_id: record,
+                computer: "EX01".into(),
+                data,
+            }),
+        }
+    }
+
+    fn seed_with_events() -> FactSet {
+        let mut f = with_service(
+            facts_from_log(SEED_FAILED_RUN),
+            "MSExchangeServiceHost",
+            "Disabled",
+        );
+        // The testing helper names the display name after the key; use the real one.
+        if let Some(FactKind::Service(s)) = f.facts.last_mut().map(|x| &mut x.kind) {
+            s.display_name = "Microsoft Exchange Service Host".into();
+        }
+        let f = push(f, scm_7000(10, 0));
+        push(f, scm_7000(11, 23))
+    }
+
+    #[test]
+    fn offset_is_estimated_from_coinciding_facts() {
+        let c = choose_clock(None, &seed_with_events());
+        assert_eq!(c.source, ClockSource::Estimated);
+        assert_eq!(c.offset_minutes, 660);
+        assert!(c.describe().contains("UTC+11:00 estimated"));
+        // Without events there is nothing to estimate from.
+        let bare = choose_clock(None, &facts_from_log(SEED_FAILED_RUN));
+        assert_eq!(bare.source, ClockSource::Assumed);
+        // A manifest offset wins.
+        assert_eq!(
+            choose_clock(Some(60), &seed_with_events()).source,
+            ClockSource::Manifest
+        );
+    }
+
+    #[test]
+    fn errors_link_only_to_nearby_events_about_the_same_thing() {
+        let facts = seed_with_events();
+        let clock = Clock {
+            offset_minutes: 660,
+            source: ClockSource::Manifest,
+            pairs: 0,
+        };
+        let links = link_errors_to_events(&facts, &clock, Duration::minutes(5));
+        assert_eq!(links.len(), 1, "{links:#?}");
+        assert!(links[0].event.ends_with("record 10"));
+        assert!(links[0].delta_seconds.abs() <= 5);
+        // With a wider window the later one is linked too.
+        assert_eq!(
+            link_errors_to_events(&facts, &clock, Duration::minutes(30)).len(),
+            2
+        );
+        // With the wrong clock nothing lines up.
+        assert!(
+            link_errors_to_events(&facts, &Clock::utc_assumed(), Duration::minutes(5)).is_empty()
+        );
+    }
 }
