@@ -5,6 +5,8 @@
 //! [`pattern`]). Every rule also says which extra facts it needs through [`Rule::interest`].
 
 pub mod custody;
+pub mod host;
+pub mod iis;
 pub mod pattern;
 pub mod roles;
 pub mod services;
@@ -107,6 +109,8 @@ pub fn builtin() -> Vec<Box<dyn Rule>> {
     rules.extend(setup::rules());
     rules.extend(services::rules());
     rules.extend(roles::rules());
+    rules.extend(iis::rules());
+    rules.extend(host::rules());
     rules.extend(pattern::builtin());
     rules
 }
