@@ -83,7 +83,8 @@ pub struct EventSpec {
     /// `System/Keywords` (rendered in hexadecimal); the element is left out when `None`.
     pub keywords: Option<u64>,
     /// `System/TimeCreated/@SystemTime`, and the record header's written time. FILETIME has a
-    /// 100 ns resolution: finer digits are dropped.
+    /// 100 ns resolution: finer digits are dropped. From 1601 on; the `evtx` crate reads times
+    /// up to 9999-12-30T22:00Z only.
     pub time: DateTime<Utc>,
     /// `System/EventRecordID` and the record header's id. Must increase strictly along the list.
     pub record_id: u64,
@@ -100,11 +101,16 @@ pub struct EventSpec {
 }
 
 /// One `<Data>` element of `<EventData>`.
+///
+/// Windows names all of an event's fields or none. Both are written as given, mixed or with
+/// repeated names too, and XML shows them so; but the `evtx` crate's JSON keeps only named fields
+/// when names are mixed with none, and suffixes a repeated name (`a`, `a_1`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DataField {
     /// `@Name`, or `None` for a bare `<Data>` (classic providers' insertion strings).
     pub name: Option<String>,
-    /// The text. At most 32 767 UTF-16 units: the size of a substitution value is a u16 in bytes.
+    /// The text. At most 32 767 UTF-16 units (a substitution value's size is a u16 in bytes),
+    /// and a whole record must fit in a chunk's 65 024 bytes: about 32 000 units of data in all.
     pub value: String,
 }
 
