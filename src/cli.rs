@@ -26,6 +26,29 @@ pub enum Command {
     Timeline(TimelineArgs),
     /// List the rule catalogue.
     Rules(RulesArgs),
+    /// Analyse many bundles in parallel: one report each, summaries, root-cause frequencies.
+    Batch(BatchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BatchArgs {
+    /// Bundles (.zip or folders) or folders to search for them, recursively.
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// Folder for reports/ and summary.{csv,jsonl,md}.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Bundles analysed at once (default: the number of cores).
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Also write these report formats per bundle (JSON is always written).
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub format: Vec<ReportFormat>,
+    /// Analyse again bundles whose report exists for the same SHA-256 and exhume version.
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub common: CommonArgs,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -17,6 +17,7 @@
 #![deny(unused_must_use)]
 
 pub mod analysis;
+pub mod batch;
 pub mod bundle;
 pub mod correlate;
 pub mod diagnosis;

@@ -3,7 +3,7 @@
 mod cli;
 
 use clap::Parser;
-use cli::{Cli, Command, ReportFormat, TimelineFormat};
+use cli::{BatchArgs, Cli, Command, ReportFormat, TimelineFormat};
 use exhume::diagnosis::Status;
 use exhume::report::{self, Format, Style};
 use std::io::{IsTerminal, Write};
@@ -15,6 +15,7 @@ mod exit {
     pub const FOUND: u8 = 1;
     pub const ERROR: u8 = 2;
     pub const INCONCLUSIVE: u8 = 3;
+    pub const INTERRUPTED: u8 = 130;
 }
 
 fn main() -> ExitCode {
@@ -28,8 +29,16 @@ fn main() -> ExitCode {
     }
 }
 
+fn report_format(f: ReportFormat) -> Format {
+    match f {
+        ReportFormat::Text => Format::Text,
+        ReportFormat::Json => Format::Json,
+    }
+}
+
 fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
+        Command::Batch(b) => batch(b),
         Command::Analyze(a) => {
             let opts = a.common.options();
             let analysis = exhume::analyze(&a.bundle, &opts)?;
@@ -38,10 +47,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             let style = Style {
                 color: to_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
             };
-            let format = match a.format {
-                ReportFormat::Text => Format::Text,
-                ReportFormat::Json => Format::Json,
-            };
+            let format = report_format(a.format);
             emit(a.output.as_deref(), &report::render(d, format, style))?;
             Ok(if !a.exit_status {
                 exit::OK
@@ -93,4 +99,97 @@ fn emit(path: Option<&std::path::Path>, text: &str) -> anyhow::Result<()> {
             other => Ok(other?),
         },
     }
+}
+
+/// Set by Ctrl-C: the batch finishes the bundles in flight, starts no new one, and writes the
+/// summaries of what is done. The only process-wide flag; set once, read by the batch workers.
+static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn batch(b: BatchArgs) -> anyhow::Result<u8> {
+    use exhume::batch::{self, BatchOptions, Outcome};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let _ = ctrlc::set_handler(|| STOP.store(true, Ordering::SeqCst));
+    let opts = BatchOptions {
+        inputs: b.inputs.clone(),
+        out: b.out.clone(),
+        jobs: b.jobs.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        }),
+        formats: b.format.iter().map(|f| report_format(*f)).collect(),
+        force: b.force,
+        analysis: b.common.options(),
+    };
+    let total = batch::discover(&opts.inputs)?.len();
+    let tty = std::io::stderr().is_terminal();
+    let bar = tty.then(|| {
+        let pb = indicatif::ProgressBar::new(total as u64);
+        pb.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} bundles  {elapsed_precise} elapsed, {eta} left  {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        pb
+    });
+    let done = AtomicUsize::new(0);
+    let started = std::time::Instant::now();
+    let last_line = std::sync::Mutex::new(std::time::Instant::now());
+    let progress = |o: &Outcome| {
+        let n = done.fetch_add(1, Ordering::SeqCst) + 1;
+        match &bar {
+            Some(pb) => {
+                pb.inc(1);
+                if let Outcome::Failed { row, .. } = o {
+                    pb.println(format!("failed: {}: {}", row.bundle, row.error));
+                }
+            }
+            None => {
+                // Plain lines for logs: at most one every 5 seconds, plus failures and the end.
+                let mut last = last_line.lock().unwrap_or_else(|p| p.into_inner());
+                if let Outcome::Failed { row, .. } = o {
+                    eprintln!("exhume batch: failed: {}: {}", row.bundle, row.error);
+                }
+                if last.elapsed().as_secs() >= 5 || n == total {
+                    eprintln!(
+                        "exhume batch: {n}/{total} bundles, {:.0} s",
+                        started.elapsed().as_secs_f64()
+                    );
+                    *last = std::time::Instant::now();
+                }
+            }
+        }
+    };
+    let (_, result) = batch::run(&opts, &STOP, &progress)?;
+    if let Some(pb) = bar {
+        pb.finish_and_clear();
+    }
+    let failed = result.failed();
+    eprintln!(
+        "exhume batch: {} analysed, {} resumed, {failed} failed{}; summaries in {}",
+        result
+            .outcomes
+            .iter()
+            .filter(|o| matches!(o, Outcome::Analysed { .. }))
+            .count(),
+        result
+            .outcomes
+            .iter()
+            .filter(|o| matches!(o, Outcome::Resumed { .. }))
+            .count(),
+        if result.not_started > 0 {
+            format!(", {} not started (interrupted)", result.not_started)
+        } else {
+            String::new()
+        },
+        opts.out.display()
+    );
+    Ok(if STOP.load(Ordering::SeqCst) {
+        exit::INTERRUPTED
+    } else if failed > 0 {
+        exit::FOUND
+    } else {
+        exit::OK
+    })
 }
