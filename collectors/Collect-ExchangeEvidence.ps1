@@ -138,7 +138,7 @@ if ($env:PROCESSOR_ARCHITEW6432 -eq 'AMD64' -and [IntPtr]::Size -eq 4) {
 
 $ErrorActionPreference = 'Continue'
 
-$script:CollectorName = 'Collect-ExchangeEvidence'
+$script:CollectorName = 'Collect-ExchangeEvidence.ps1'
 $script:CollectorVersion = '1.0.0'
 $script:SchemaVersion = '1.0'
 $script:Activity = 'Collecting Exchange evidence for exhume'
@@ -893,6 +893,30 @@ function Get-EventChannels {
     , $channels
 }
 
+function Get-FilesUnder {
+    # Every file below $Root, without following junctions or symbolic links.
+    param([string]$Root)
+    $files = New-Object System.Collections.ArrayList
+    $stack = New-Object System.Collections.Stack
+    $stack.Push((New-Object System.IO.DirectoryInfo($Root)))
+    while ($stack.Count -gt 0) {
+        $dir = $stack.Pop()
+        $items = $null
+        try { $items = $dir.GetFileSystemInfos() }
+        catch {
+            Write-CollectorLog -Level 'WARN' -Message ('cannot list {0}: {1}' -f $dir.FullName, $_.Exception.Message)
+            continue
+        }
+        foreach ($item in $items) {
+            if ($item -is [System.IO.DirectoryInfo]) {
+                if (($item.Attributes -band [System.IO.FileAttributes]::ReparsePoint) -eq 0) { $stack.Push($item) }
+            }
+            else { [void]$files.Add($item) }
+        }
+    }
+    , $files
+}
+
 function Write-Inventory {
     # Every file under the install dir, without following junctions. Paths keep '\'.
     param([string]$Root, [string]$Target, $Note, [int]$MaxRows = 500000)
@@ -1461,8 +1485,7 @@ Invoke-Step -Name 'web.config files' -Action {
     foreach ($top in @('ClientAccess', 'FrontEnd')) {
         $root = Join-Path $install $top
         if (-not (Test-Path -LiteralPath $root)) { continue }
-        $found = @(Get-ChildItem -LiteralPath $root -Recurse -Force -ErrorAction SilentlyContinue | Where-Object { -not $_.PSIsContainer })
-        foreach ($f in $found) {
+        foreach ($f in (Get-FilesUnder -Root $root)) {
             $relDir = $f.DirectoryName.Substring($install.Length).Trim('\')
             $leaf = $f.Name.ToLowerInvariant()
             if ($leaf -eq 'web.config') {
@@ -1573,6 +1596,9 @@ Invoke-Step -Name 'Setup logs' -Action {
         }
         elseif ($n -eq 'ServiceState.xml') {
             Copy-ToBundle -BundlePath 'setup/ServiceState.xml' -Source $f.FullName
+        }
+        else {
+            Write-CollectorLog -Level 'INFO' -Message ('setup folder: {0} is not part of the bundle layout, left out' -f $n)
         }
     }
 }

@@ -4,6 +4,8 @@
 //!
 //! - syntax: tree-sitter-powershell parses the script with no ERROR or MISSING node;
 //! - PS 2.0: no construct newer than Windows PowerShell 2.0 outside a feature-test guard;
+//! - read-only: every command is defined in the script or an allowed read-only cmdlet, and no
+//!   native tool is given a writing verb;
 //! - contract: the bundle paths the script writes are exactly the `LAYOUT` table, both ways, and
 //!   its manifest and host.json keys are the ones the analyser reads;
 //! - fixture: a bundle laid out as the script writes one is analysed with no unknown file and
@@ -184,13 +186,12 @@ fn guarded(node: Node<'_>, src: &str) -> bool {
             let then = children(p)
                 .into_iter()
                 .find(|c| c.kind() == "statement_block");
-            if let (Some(cond), Some(then)) = (cond, then) {
-                if is_feature_guard(cond)
-                    && then.start_byte() <= node.start_byte()
-                    && node.end_byte() <= then.end_byte()
-                {
-                    return true;
-                }
+            if let (Some(cond), Some(then)) = (cond, then)
+                && is_feature_guard(cond)
+                && then.start_byte() <= node.start_byte()
+                && node.end_byte() <= then.end_byte()
+            {
+                return true;
             }
         }
         cur = p.parent();
@@ -260,11 +261,11 @@ fn ps2_violations(src: &str) -> Vec<String> {
                         report(*e, "Get-Content -Raw is PowerShell 3.0");
                     } else if gci && (p == "-file" || p == "-directory") {
                         report(*e, "Get-ChildItem -File/-Directory is PowerShell 3.0");
-                    } else if (p == "-erroraction" || p == "-ea")
-                        && next.as_deref() == Some("ignore")
+                    } else if ((p == "-erroraction" || p == "-ea")
+                        && next.as_deref() == Some("ignore"))
+                        || p == "-erroraction:ignore"
+                        || p == "-ea:ignore"
                     {
-                        report(*e, "-ErrorAction Ignore is PowerShell 3.0");
-                    } else if p == "-erroraction:ignore" || p == "-ea:ignore" {
                         report(*e, "-ErrorAction Ignore is PowerShell 3.0");
                     }
                 }
@@ -369,6 +370,152 @@ fn ps2_check_catches_each_banned_construct() {
     // PowerShell 2.0 forms that look alike are not flagged.
     let fine = "$a = New-Object PSObject -Property @{ a = 1 }\n$b = $x -band 4\n$c = @($list) -contains 'a'\n$d = $MyInvocation.MyCommand.Path\nGet-ChildItem -Path C:\\ | Where-Object { -not $_.PSIsContainer }\n";
     assert_eq!(ps2_violations(fine), Vec::<String>::new());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Read-only on the server, and no unknown command
+// ---------------------------------------------------------------------------------------------
+
+/// The cmdlets the collector may call: each exists in Windows PowerShell 2.0 and only reads,
+/// except `New-Item`/`Remove-Item`, used on the output and staging folders it creates.
+/// `Get-ExchangeServer` comes from the optional Exchange snap-in.
+const ALLOWED_CMDLETS: &[&str] = &[
+    "add-pssnapin",
+    "add-type",
+    "foreach-object",
+    "get-childitem",
+    "get-exchangeserver",
+    "get-item",
+    "get-itemproperty",
+    "get-wmiobject",
+    "join-path",
+    "new-item",
+    "new-object",
+    "out-null",
+    "receive-job",
+    "remove-item",
+    "remove-job",
+    "resolve-path",
+    "select-object",
+    "sort-object",
+    "split-path",
+    "start-job",
+    "stop-job",
+    "test-path",
+    "wait-job",
+    "where-object",
+    "write-error",
+    "write-host",
+    "write-progress",
+    "write-verbose",
+    "write-warning",
+];
+
+/// String literals that would make a native tool change the server: tools that change
+/// services, IIS or the network, and the writing verbs and switches of the tools the collector
+/// runs (reg, wevtutil, icacls). `reg copy` is left out: "copy" is also the manifest method
+/// of a plain file copy.
+const WRITING_TOOL_WORDS: &[&str] = &[
+    "sc.exe",
+    "sc",
+    "net.exe",
+    "net",
+    "netsh",
+    "netsh.exe",
+    "iisreset",
+    "iisreset.exe",
+    "appcmd",
+    "appcmd.exe",
+    "add",
+    "delete",
+    "import",
+    "restore",
+    "load",
+    "unload",
+    "cl",
+    "clear-log",
+    "sl",
+    "set-log",
+    "im",
+    "install-manifest",
+    "um",
+    "uninstall-manifest",
+    "/grant",
+    "/deny",
+    "/remove",
+    "/reset",
+    "/setowner",
+    "/setintegritylevel",
+    "/restore",
+];
+
+/// Commands that are neither defined in the script nor allowed, and string literals that would
+/// make a native tool write.
+fn write_risks(src: &str) -> Vec<String> {
+    let tree = parse(src);
+    let nodes = all_nodes(&tree);
+    let defined: BTreeSet<String> = nodes
+        .iter()
+        .filter(|n| n.kind() == "function_name")
+        .map(|n| text(*n, src).to_ascii_lowercase())
+        .collect();
+    let mut out = Vec::new();
+    for n in &nodes {
+        match n.kind() {
+            "command" => {
+                let name = command_name(*n, src);
+                if !name.starts_with('$')
+                    && !defined.contains(&name)
+                    && !ALLOWED_CMDLETS.contains(&name.as_str())
+                {
+                    out.push(format!(
+                        "{} {name} is neither defined in the script nor an allowed read-only PowerShell 2.0 cmdlet",
+                        at(*n)
+                    ));
+                }
+            }
+            "verbatim_string_characters" | "expandable_string_literal" => {
+                let t = text(*n, src).trim_matches(|c| c == '\'' || c == '"');
+                if WRITING_TOOL_WORDS.iter().any(|w| t.eq_ignore_ascii_case(w)) {
+                    out.push(format!(
+                        "{} {t:?} would make a tool change the server",
+                        at(*n)
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+#[test]
+fn script_only_reads_and_calls_known_commands() {
+    let risks = write_risks(&script_source());
+    assert!(risks.is_empty(), "{}", risks.join("\n"));
+}
+
+#[test]
+fn read_only_check_catches_writes_and_unknown_commands() {
+    let cases = [
+        "Set-ItemProperty -Path HKLM:\\SOFTWARE\\x -Name a -Value 1",
+        "Stop-Service -Name MSExchangeIS",
+        "Write-CollectorLogs -Level 'INFO' -Message 'typo'",
+        "$r = Invoke-Native -FilePath 'sc.exe' -Arguments @('config', 'x')",
+        "$r = Invoke-Native -FilePath (Get-SystemTool 'reg.exe') -Arguments @('delete', 'HKLM\\x', '/f')",
+        "$r = Invoke-Native -FilePath (Get-SystemTool 'wevtutil.exe') -Arguments @('cl', 'Application')",
+        "$r = Invoke-Native -FilePath (Get-SystemTool 'icacls.exe') -Arguments @($d, '/grant', 'Everyone:F')",
+    ];
+    let defs = "function Invoke-Native {\n    param($FilePath, $Arguments)\n}\nfunction Get-SystemTool {\n    param($Name)\n}\n";
+    for case in cases {
+        let src = format!("{defs}{case}\n");
+        assert!(syntax_errors(&src).is_empty(), "does not parse: {case}");
+        assert!(!write_risks(&src).is_empty(), "not caught: {case}");
+    }
+    let fine = format!(
+        "{defs}$r = Invoke-Native -FilePath (Get-SystemTool 'reg.exe') -Arguments @('export', 'HKLM\\x', $t, '/y')\nGet-ChildItem -Path C:\\ | Where-Object {{ $_ }}\n"
+    );
+    assert_eq!(write_risks(&fine), Vec::<String>::new());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -758,15 +905,14 @@ fn script_csv_headers(src: &str) -> BTreeSet<Vec<String>> {
         if let Some(i) = elements
             .iter()
             .position(|e| text(*e, src).eq_ignore_ascii_case("-Columns"))
+            && let Some(list) = elements.get(i + 1)
         {
-            if let Some(list) = elements.get(i + 1) {
-                let cols: Vec<String> = all_nodes_under(*list)
-                    .into_iter()
-                    .filter(|n| n.kind() == "verbatim_string_characters")
-                    .map(|n| text(n, src).trim_matches('\'').to_string())
-                    .collect();
-                out.insert(cols);
-            }
+            let cols: Vec<String> = all_nodes_under(*list)
+                .into_iter()
+                .filter(|n| n.kind() == "verbatim_string_characters")
+                .map(|n| text(n, src).trim_matches('\'').to_string())
+                .collect();
+            out.insert(cols);
         }
     }
     let header = Regex::new(r#"^'("[A-Za-z]+")(,"[A-Za-z]+")*'$"#).unwrap();
