@@ -4,7 +4,7 @@
 //! Facts come from `iis/webconfig/**` and `iis/applicationHost.config`; paths are checked
 //! against the install path (registry) and the file inventory (`system/inventory.csv`).
 
-use super::host::{Inventory, install_paths, norm_path, relative_display};
+use super::host::{Inventory, cite, install_paths, norm_path, relative_display};
 use super::roles::role_installed;
 use super::{Context, Rule, RuleMeta};
 use crate::facts::{
@@ -107,7 +107,9 @@ fn location_parts(location: &str) -> (String, String) {
 /// Is this the OWA application of a front-end site (not `Exchange Back End`)?
 fn is_owa_location(location: &str) -> bool {
     let (site, last) = location_parts(location);
-    last == "owa" && location.matches('/').count() == 1 && site != "exchange back end"
+    last == "owa"
+        && location.trim().trim_matches('/').matches('/').count() == 1
+        && site != "exchange back end"
 }
 
 fn module_is_exppw(name: &str) -> bool {
@@ -172,9 +174,38 @@ impl Default for WebConfigUnexpandedToken {
 struct TokenFile<'a> {
     bundle_path: String,
     relative: String,
+    /// Broken tokens.
     count: usize,
+    /// Token facts of any kind seen for the file.
+    seen: usize,
     first: Option<(&'a Fact, &'a UnexpandedToken)>,
     file_fact: Option<&'a Fact>,
+}
+
+impl TokenFile<'_> {
+    fn new(bundle_path: &str, relative: String) -> Self {
+        TokenFile {
+            bundle_path: bundle_path.to_string(),
+            relative,
+            count: 0,
+            seen: 0,
+            first: None,
+            file_fact: None,
+        }
+    }
+}
+
+/// Is this token one nothing will expand? Setup's own `%Exchange…%` tokens always are; any
+/// token in a `file:` URL or a codeBase `href` too, since .NET never expands variables there.
+/// Others (`%SystemDrive%\inetpub\custerr` in httpErrors) are expanded by IIS and fine.
+fn is_broken_token(t: &UnexpandedToken) -> bool {
+    let name = t.token.trim_matches('%').to_ascii_lowercase();
+    name.starts_with("exchange")
+        || t.attribute.eq_ignore_ascii_case("href")
+        || t.value
+            .trim_start()
+            .to_ascii_lowercase()
+            .starts_with("file:")
 }
 
 impl Rule for WebConfigUnexpandedToken {
@@ -190,13 +221,13 @@ impl Rule for WebConfigUnexpandedToken {
             if is_backup_name(path) {
                 continue;
             }
-            let e = files.entry(path.to_ascii_lowercase()).or_insert(TokenFile {
-                bundle_path: path.clone(),
-                relative: relative_of_bundle_path(path),
-                count: 0,
-                first: None,
-                file_fact: None,
-            });
+            let e = files
+                .entry(path.to_ascii_lowercase())
+                .or_insert_with(|| TokenFile::new(path, relative_of_bundle_path(path)));
+            e.seen += 1;
+            if !is_broken_token(t) {
+                continue;
+            }
             e.count += 1;
             let earlier = match (&e.first, &f.evidence.locator.at) {
                 (None, _) => true,
@@ -214,15 +245,13 @@ impl Rule for WebConfigUnexpandedToken {
             if w.token_count == 0 && !files.contains_key(&path.to_ascii_lowercase()) {
                 continue;
             }
-            let e = files.entry(path.to_ascii_lowercase()).or_insert(TokenFile {
-                bundle_path: path.clone(),
-                relative: w.relative.clone(),
-                count: 0,
-                first: None,
-                file_fact: None,
-            });
-            // The parser's count is authoritative: it may keep fewer token facts than it saw.
-            e.count = e.count.max(w.token_count);
+            let e = files
+                .entry(path.to_ascii_lowercase())
+                .or_insert_with(|| TokenFile::new(path, w.relative.clone()));
+            // The parser counts every token but may keep fewer facts than it saw: tokens beyond
+            // the kept facts are taken as broken (they are, in the files seen so far). With no
+            // facts at all the count is all there is.
+            e.count += w.token_count.saturating_sub(e.seen);
             e.relative = w.relative.replace('\\', "/");
             e.file_fact = Some(f);
         }
@@ -237,17 +266,10 @@ impl Rule for WebConfigUnexpandedToken {
             .map(|tf| {
                 let entries = if tf.count == 1 { "entry" } else { "entries" };
                 match (tf.first, tf.file_fact) {
-                    (Some((f, t)), _) => Evidence::new(
-                        f.evidence.locator.clone(),
-                        format!(
-                            "{}: {} {entries}, first {}=\"{}\"",
-                            tf.relative, tf.count, t.attribute, t.value
-                        ),
-                    ),
-                    (None, Some(f)) => Evidence::new(
-                        f.evidence.locator.clone(),
-                        format!("{}: {} {entries}", tf.relative, tf.count),
-                    ),
+                    (Some((f, _)), _) => {
+                        cite(f, format!("{}: {} {entries}; first", tf.relative, tf.count))
+                    }
+                    (None, Some(f)) => cite(f, format!("{}: {} {entries}", tf.relative, tf.count)),
                     (None, None) => Evidence::new(
                         Locator::file(tf.bundle_path.clone()),
                         format!("{}: {} {entries}", tf.relative, tf.count),
@@ -383,8 +405,8 @@ impl Rule for WebConfigBakDiffersOnlyInPaths {
                 .into_iter()
                 .flatten()
                 .map(|(f, w)| {
-                    Evidence::new(
-                        f.evidence.locator.clone(),
+                    cite(
+                        f,
                         format!("{}: {} unexpanded token(s)", w.relative, w.token_count),
                     )
                 })
@@ -515,15 +537,15 @@ impl Rule for ExppwMissing {
             || owa_webconfig.is_some_and(|(_, w)| w.modules.iter().any(|n| module_is_exppw(n)));
         if let Some((f, m)) = removed {
             problems.push(format!("removed from {}", m.location));
-            evidence.push(Evidence::new(
-                f.evidence.locator.clone(),
+            evidence.push(cite(
+                f,
                 format!("<remove name=\"exppw\" /> in {}", m.location),
             ));
         } else if !added {
             problems.push("not enabled for Default Web Site/owa".to_string());
             match owa_locations.first() {
-                Some((f, m)) => evidence.push(Evidence::new(
-                    f.evidence.locator.clone(),
+                Some((f, m)) => evidence.push(cite(
+                    f,
                     format!(
                         "{} modules: added [{}], no exppw",
                         m.location,
@@ -541,8 +563,8 @@ impl Rule for ExppwMissing {
                 }
             }
             if let Some((f, w)) = owa_webconfig {
-                evidence.push(Evidence::new(
-                    f.evidence.locator.clone(),
+                evidence.push(cite(
+                    f,
                     format!(
                         "{} system.webServer/modules: [{}], no exppw",
                         w.relative,
@@ -563,10 +585,7 @@ impl Rule for ExppwMissing {
                 problems.push(format!("image path outside the install path: {}", m.image));
                 evidence.push(f.evidence.clone());
                 if let Some((p, pf)) = installs.first() {
-                    evidence.push(Evidence::new(
-                        pf.evidence.locator.clone(),
-                        format!("MsiInstallPath={p}"),
-                    ));
+                    evidence.push(cite(pf, format!("MsiInstallPath={p}")));
                 }
             } else if let Some(inv) = Inventory::of(facts) {
                 let rel = relative_display(&m.image, &installs);
@@ -736,8 +755,8 @@ impl Rule for AppPoolMisconfigured {
                     .entry(pool.to_ascii_lowercase())
                     .or_insert_with(|| (pool.to_string(), Vec::new()))
                     .1
-                    .push(Evidence::new(
-                        f.evidence.locator.clone(),
+                    .push(cite(
+                        f,
                         format!(
                             "{}{} uses applicationPool=\"{pool}\", which is not defined",
                             a.site, a.path
@@ -809,8 +828,8 @@ impl Rule for AppPoolMisconfigured {
             if problems.is_empty() {
                 continue;
             }
-            let evidence = vec![Evidence::new(
-                f.evidence.locator.clone(),
+            let evidence = vec![cite(
+                f,
                 format!(
                     "{name}: identityType={} autoStart={} enable32BitAppOnWin64={}",
                     p.identity_type.as_deref().unwrap_or("(default)"),
@@ -908,8 +927,8 @@ impl Rule for ActiveSyncAuthMisconfigured {
                         ));
                     }
                     if !methods.contains("basic") || !others.is_empty() {
-                        evidence.push(Evidence::new(
-                            f.evidence.locator.clone(),
+                        evidence.push(cite(
+                            f,
                             format!(
                                 "{location}: enabled authentication [{}]",
                                 enabled.join(", ")
@@ -925,8 +944,8 @@ impl Rule for ActiveSyncAuthMisconfigured {
                             .map(|d| format!(" to {d}"))
                             .unwrap_or_default()
                     ));
-                    evidence.push(Evidence::new(
-                        f.evidence.locator.clone(),
+                    evidence.push(cite(
+                        f,
                         format!("{}: <httpRedirect enabled=\"true\">", r.location),
                     ));
                 }
@@ -999,6 +1018,42 @@ mod tests {
     #[test]
     fn healthy_web_configs_are_silent() {
         assert!(run_rule(&WebConfigUnexpandedToken::new(), &healthy_config()).is_empty());
+        // IIS expands variables in its own sections: `%SystemDrive%` in httpErrors is fine.
+        let mut facts = healthy_config();
+        for f in facts.facts.iter_mut() {
+            if let FactKind::WebConfigFile(w) = &mut f.kind
+                && w.relative == "ClientAccess/Owa/web.config"
+            {
+                w.token_count = 1;
+            }
+        }
+        facts.facts.push(crate::rules::testing::config::fact(
+            Locator::line("iis/webconfig/ClientAccess/Owa/web.config", 300),
+            "<error statusCode=\"404\" prefixLanguageFilePath=\"%SystemDrive%\\inetpub\\custerr\" />",
+            FactKind::UnexpandedToken(UnexpandedToken {
+                token: "%SystemDrive%".into(),
+                attribute: "prefixLanguageFilePath".into(),
+                value: "%SystemDrive%\\inetpub\\custerr".into(),
+            }),
+        ));
+        assert!(run_rule(&WebConfigUnexpandedToken::new(), &facts).is_empty());
+    }
+
+    #[test]
+    fn truncated_token_facts_are_counted_from_the_file_summary() {
+        // The parser kept 3 token facts for the Owa file but counted 143.
+        let facts = without(seed_config(), |f| {
+            matches!(&f.kind, FactKind::UnexpandedToken(_))
+                && f.evidence.locator.path.ends_with("Owa/web.config")
+                && f.evidence.locator.at > crate::facts::Position::Line(48)
+        });
+        let f = run_rule(&WebConfigUnexpandedToken::new(), &facts);
+        assert!(
+            f[0].title
+                .contains("ClientAccess/Owa/web.config: 143 entries"),
+            "{}",
+            f[0].title
+        );
     }
 
     #[test]

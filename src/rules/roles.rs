@@ -4,10 +4,10 @@
 //! `ConfiguredVersion` once the role is configured; `Watermark` and `Action` mark a run that
 //! stopped part-way (xExchange `Get-IsSetupPartiallyCompleted`, CSS `Test-InstallWatermark`).
 
+use super::host::cite;
 use super::{Context, Rule, RuleMeta};
 use crate::facts::{
-    Confidence, Evidence, Fact, FactKind, FactSet, FileVersion, Finding, FindingKind, RoleState,
-    Severity,
+    Confidence, Fact, FactKind, FactSet, FileVersion, Finding, FindingKind, RoleState, Severity,
 };
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
@@ -160,8 +160,8 @@ impl Rule for RoleConfigIncomplete {
             if reasons.is_empty() {
                 continue;
             }
-            let evidence = vec![Evidence::new(
-                fact.evidence.locator.clone(),
+            let evidence = vec![cite(
+                fact,
                 format!("{}\\{}: {}", r.major, r.role, reasons.join("; ")),
             )];
             let mut f = self.meta.finding(Some(&r.role), evidence);
@@ -297,13 +297,13 @@ impl Rule for BinariesUpgradedConfigNot {
                 continue;
             }
             let build = short_version(bin);
-            let mut evidence = vec![Evidence::new(
-                bin_fact.evidence.locator.clone(),
+            let mut evidence = vec![cite(
+                bin_fact,
                 format!("{} file version {}", bin_fv.path, bin_fv.version),
             )];
             evidence.extend(lagging.iter().map(|(f, r, why)| {
-                Evidence::new(
-                    f.evidence.locator.clone(),
+                cite(
+                    f,
                     format!("{}\\{}: {why}, binaries at {build}", r.major, r.role),
                 )
             }));

@@ -1,9 +1,8 @@
 //! Folder ACLs that keep ordinary users out of OWA, from `icacls` output.
 
+use super::cite;
 use super::norm_path;
-use crate::facts::{
-    AclEntry, Confidence, Evidence, Fact, FactKind, Finding, FindingKind, Severity,
-};
+use crate::facts::{AclEntry, Confidence, Fact, FactKind, Finding, FindingKind, Severity};
 use crate::rules::{Context, Rule, RuleMeta};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -183,8 +182,8 @@ impl Rule for AclOwaAuthRestricted {
             });
             if all_users.is_empty() {
                 let (f, _) = entries[0];
-                evidence.push(Evidence::new(
-                    f.evidence.locator.clone(),
+                evidence.push(cite(
+                    f,
                     format!(
                         "{target}: no Authenticated Users, Users or Everyone entry; {} needed",
                         folder.needs()
@@ -192,8 +191,8 @@ impl Rule for AclOwaAuthRestricted {
                 ));
             } else {
                 for (f, a) in &all_users {
-                    evidence.push(Evidence::new(
-                        f.evidence.locator.clone(),
+                    evidence.push(cite(
+                        f,
                         format!(
                             "{target}: {}:{} ({} needed)",
                             a.principal,

@@ -1,6 +1,7 @@
 //! Antivirus installed on an Exchange server: a risk until its exclusions are known to match
 //! Microsoft's list (the bundle cannot show the product's exclusions).
 
+use super::cite;
 use super::{is_exchange_host, majors};
 use crate::facts::{Confidence, Evidence, Explains, FactKind, Finding, FindingKind, Severity};
 use crate::rules::{Context, Rule, RuleMeta};
@@ -178,8 +179,8 @@ impl Rule for AvInstalledNoExclusions {
                         .iter()
                         .position(|p| p.programs.iter().any(|m| name.contains(m)))
                     {
-                        found.entry(i).or_default().push(Evidence::new(
-                            f.evidence.locator.clone(),
+                        found.entry(i).or_default().push(cite(
+                            f,
                             format!(
                                 "installed: {}{}",
                                 s.name,
@@ -196,8 +197,8 @@ impl Rule for AvInstalledNoExclusions {
                         .iter()
                         .position(|p| p.services.iter().any(|n| n.eq_ignore_ascii_case(&s.name)))
                     {
-                        found.entry(i).or_default().push(Evidence::new(
-                            f.evidence.locator.clone(),
+                        found.entry(i).or_default().push(cite(
+                            f,
                             format!(
                                 "service {} ({}): StartMode={} State={}",
                                 s.name, s.display_name, s.start_mode, s.state

@@ -1,6 +1,7 @@
 //! Exchange and IIS services that must run: disabled (a cause, with what depends on it) or set
 //! to start automatically but stopped (a symptom).
 
+use super::cite;
 use super::is_exchange_host;
 use crate::facts::{
     Confidence, Evidence, Explains, Fact, FactKind, FactSet, Finding, FindingKind, ServiceRegistry,
@@ -309,16 +310,13 @@ impl Rule for ExchangeServiceDisabled {
             let display = display_of(facts, &name);
             let mut evidence: Vec<Evidence> = csv.iter().map(|f| f.evidence.clone()).collect();
             if let Some(f) = reg {
-                evidence.push(Evidence::new(
-                    f.evidence.locator.clone(),
-                    format!("{name}: Start=4 (disabled)"),
-                ));
+                evidence.push(cite(f, format!("{name}: Start=4 (disabled)")));
             }
             let deps = dependants(facts, &name);
             for (d, source) in &deps {
                 if let Some((f, s)) = facts.service(d) {
-                    evidence.push(Evidence::new(
-                        f.evidence.locator.clone(),
+                    evidence.push(cite(
+                        f,
                         format!(
                             "{d} ({}) depends on {name}: StartMode={} State={}",
                             s.display_name, s.start_mode, s.state
@@ -326,10 +324,7 @@ impl Rule for ExchangeServiceDisabled {
                     ));
                 }
                 if let Some(f) = source {
-                    evidence.push(Evidence::new(
-                        f.evidence.locator.clone(),
-                        format!("{d}: DependOnService includes {name}"),
-                    ));
+                    evidence.push(cite(f, format!("{d}: DependOnService includes {name}")));
                 }
             }
             let events = scm_evidence(ctx, &name, &display);
@@ -473,16 +468,16 @@ impl Rule for ExchangeServiceStopped {
                     "not running"
                 };
                 down.push((ds.name.clone(), how));
-                evidence.push(Evidence::new(
-                    df.evidence.locator.clone(),
+                evidence.push(cite(
+                    df,
                     format!(
                         "dependency {} ({}): StartMode={} State={}",
                         ds.name, ds.display_name, ds.start_mode, ds.state
                     ),
                 ));
                 if let Some(sf) = source {
-                    evidence.push(Evidence::new(
-                        sf.evidence.locator.clone(),
+                    evidence.push(cite(
+                        sf,
                         format!("{}: DependOnService includes {}", s.name, ds.name),
                     ));
                 }

@@ -1,5 +1,6 @@
 //! Exchange files renamed or missing, from the inventory of the install dir.
 
+use super::cite;
 use super::{Inventory, majors};
 use crate::facts::{Confidence, Evidence, Finding, FindingKind, Locator, Severity};
 use crate::rules::roles::{role_installed, role_states};
@@ -188,10 +189,7 @@ impl Rule for ExchangeFileRenamed {
             let name = original.rsplit('\\').next().unwrap_or(original);
             let parked = rel.rsplit('\\').next().unwrap_or(rel);
             let what = breaks(original);
-            let evidence = vec![Evidence::new(
-                fact.evidence.locator.clone(),
-                format!("{rel} present, {original} absent"),
-            )];
+            let evidence = vec![cite(fact, format!("{rel} present, {original} absent"))];
             let mut f = self.meta.finding(Some(original), evidence);
             f.title = format!("{original} is present only as {parked}: {what}");
             f.fix = f

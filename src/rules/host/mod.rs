@@ -18,7 +18,7 @@ pub use files::{ExchangeFileMissing, ExchangeFileRenamed, KNOWN_FILES};
 pub use reboot::PendingReboot;
 
 use super::Rule;
-use crate::facts::{Fact, FactKind, FactSet};
+use crate::facts::{Evidence, Fact, FactKind, FactSet};
 use std::collections::{BTreeMap, BTreeSet};
 
 pub fn rules() -> Vec<Box<dyn Rule>> {
@@ -31,6 +31,15 @@ pub fn rules() -> Vec<Box<dyn Rule>> {
         Box::new(AvInstalledNoExclusions::new()),
         Box::new(PendingReboot::new()),
     ]
+}
+
+/// Evidence for `fact`: a note first, then the parser's own excerpt (line number, raw text), so
+/// the locator and what the artefact says are both kept.
+pub fn cite(fact: &Fact, note: impl AsRef<str>) -> Evidence {
+    Evidence::new(
+        fact.evidence.locator.clone(),
+        format!("{} — {}", note.as_ref(), fact.evidence.excerpt),
+    )
 }
 
 /// Lower case, `\` separators, no surrounding blanks or trailing separator.

@@ -1,6 +1,7 @@
 //! A reboot is pending (host.json), which Exchange setup refuses or trips over.
 
-use crate::facts::{Confidence, Evidence, FactKind, Finding, FindingKind, Severity};
+use super::cite;
+use crate::facts::{Confidence, FactKind, Finding, FindingKind, Severity};
 use crate::rules::{Context, Rule, RuleMeta};
 
 /// `host.json` says a reboot is pending.
@@ -58,9 +59,13 @@ impl Rule for PendingReboot {
             let flags: Vec<String> = h
                 .other
                 .iter()
-                .filter(|(k, _)| {
+                .filter(|(k, v)| {
                     let k = k.to_ascii_lowercase();
-                    k.contains("reboot") || k.contains("pending") || k.contains("rename")
+                    let off = matches!(
+                        v.trim().to_ascii_lowercase().as_str(),
+                        "false" | "0" | "no" | ""
+                    );
+                    (k.contains("reboot") || k.contains("pending") || k.contains("rename")) && !off
                 })
                 .map(|(k, v)| format!("{k}={v}"))
                 .collect();
@@ -69,10 +74,7 @@ impl Rule for PendingReboot {
             } else {
                 format!("pending_reboot: true ({})", flags.join(", "))
             };
-            let mut finding = self.meta.finding(
-                None,
-                vec![Evidence::new(f.evidence.locator.clone(), excerpt)],
-            );
+            let mut finding = self.meta.finding(None, vec![cite(f, excerpt)]);
             finding.title = match &h.computer_name {
                 Some(n) => format!("A reboot is pending on {n}"),
                 None => self.meta.title.clone(),
