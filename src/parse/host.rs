@@ -218,8 +218,8 @@ pub fn parse_bytes(bytes: &[u8], path: &str, sink: &mut Sink) -> Result<(), Erro
     Ok(())
 }
 
-/// Every value by dotted path; objects are walked, arrays and nulls are left out (only their
-/// scalar members matter here, and arrays of AD objects would swamp `other`).
+/// Every value by dotted path; objects are walked, arrays of scalars are kept whole (joined by
+/// [`text_of`]), other arrays and nulls are left out (arrays of AD objects would swamp `other`).
 fn flatten<'v>(prefix: &str, v: &'v Value, out: &mut Vec<(String, &'v Value)>) {
     match v {
         Value::Object(map) => {
@@ -234,6 +234,9 @@ fn flatten<'v>(prefix: &str, v: &'v Value, out: &mut Vec<(String, &'v Value)>) {
                 };
                 flatten(&key, child, out);
             }
+        }
+        Value::Array(items) if items.iter().all(|i| !i.is_array() && !i.is_object()) => {
+            out.push((prefix.to_string(), v))
         }
         Value::Array(_) | Value::Null => {}
         _ => out.push((prefix.to_string(), v)),
@@ -253,6 +256,10 @@ fn text_of(v: &Value) -> Option<String> {
         Value::String(s) => Some(s.trim().to_string()).filter(|s| !s.is_empty()),
         Value::Number(n) => Some(n.to_string()),
         Value::Bool(b) => Some(b.to_string()),
+        Value::Array(items) => {
+            let parts: Vec<String> = items.iter().filter_map(text_of).collect();
+            (!parts.is_empty()).then(|| parts.join(", "))
+        }
         _ => None,
     }
 }
@@ -335,7 +342,9 @@ mod tests {
         "time_zone_id": "GMT Standard Time",
         "powershell": "2.0",
         "uptime_hours": 3.5,
-        "exchange": {"admin_display_version": "Version 14.2 (Build 247.5)", "roles": ["Mailbox", "ClientAccess", "HubTransport"]}
+        "exchange": {"admin_display_version": "Version 14.2 (Build 247.5)", "roles": ["Mailbox", "ClientAccess", "HubTransport"],
+                     "servers": [{"name": "EXCH01"}]},
+        "pending_reboot_reasons": []
     }"#;
 
     #[test]
@@ -364,9 +373,18 @@ mod tests {
                 .map(String::as_str),
             Some("Version 14.2 (Build 247.5)")
         );
+        assert_eq!(
+            h.other.get("exchange.roles").map(String::as_str),
+            Some("Mailbox, ClientAccess, HubTransport"),
+            "arrays of scalars are joined"
+        );
         assert!(
-            !h.other.contains_key("exchange.roles"),
-            "arrays are not scalars"
+            !h.other.contains_key("exchange.servers"),
+            "arrays of objects are not kept"
+        );
+        assert!(
+            !h.other.contains_key("pending_reboot_reasons"),
+            "an empty list says nothing"
         );
         let f = &sink.facts[0];
         assert_eq!(f.evidence.locator, Locator::file("system/host.json"));
