@@ -857,8 +857,8 @@ function Export-EventChannel {
         }
     }
     if ($eplError) {
-        # The live file: readable while the Event Log service writes it, possibly with a dirty
-        # header that exhume's EVTX reader tolerates.
+        # The live file: readable while the Event Log service writes it, though its header may
+        # lag behind the last chunks written (the manifest says copy-live).
         $info = Invoke-Native -FilePath $wevtutil -Arguments @('gl', $Channel)
         $live = $null
         foreach ($line in $info.Lines) {

@@ -790,6 +790,35 @@ fn contract_check_catches_drift_both_ways() {
     );
 }
 
+/// LAYOUT patterns that the layout table of docs/bundle-format.md does not list (as the first
+/// cell of a row, in backticks).
+fn undocumented_patterns(doc: &str) -> Vec<&'static str> {
+    let listed: BTreeSet<String> = doc
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| l.split_once("` |").map(|(p, _)| p.to_string()))
+        .collect();
+    LAYOUT
+        .iter()
+        .map(|e| e.pattern)
+        .filter(|p| !listed.contains(*p))
+        .collect()
+}
+
+#[test]
+fn bundle_format_doc_lists_every_layout_pattern() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/bundle-format.md");
+    let doc = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(undocumented_patterns(&doc), Vec::<&str>::new());
+    // A doc that lost a row is caught.
+    let cut: String = doc
+        .lines()
+        .filter(|l| !l.starts_with("| `system/host.json`"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(undocumented_patterns(&cut), vec!["system/host.json"]);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Contract with the analyser: manifest, host.json and CSV columns
 // ---------------------------------------------------------------------------------------------
