@@ -233,4 +233,159 @@ mod tests {
             vec!["a", "b \"q\"", "", "c,d"]
         );
     }
+
+    /// Parses `bytes` as `system/<name>` through a real folder bundle.
+    fn parse_as(name: &str, bytes: &[u8]) -> crate::parse::Parsed {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("system").join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, bytes).unwrap();
+        let bundle =
+            crate::bundle::Bundle::open(dir.path(), &crate::bundle::Limits::default()).unwrap();
+        crate::parse::parse_bundle(&bundle, &crate::parse::Interest::default())
+    }
+
+    fn services(p: &crate::parse::Parsed) -> Vec<(&Fact, &ServiceState)> {
+        p.facts
+            .iter()
+            .filter_map(|f| match &f.kind {
+                FactKind::Service(s) => Some((f, s)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// `Get-WmiObject Win32_Service | Export-Csv` in Windows PowerShell 5.1 writes a `#TYPE` line
+    /// and, redirected through `Out-File`, UTF-16LE with a BOM.
+    const SEED_SERVICES: &str = concat!(
+        "#TYPE System.Management.ManagementObject#root\\cimv2\\Win32_Service\r\n",
+        "\"Name\",\"DisplayName\",\"StartMode\",\"State\",\"StartName\",\"PathName\"\r\n",
+        "\"MSExchangeServiceHost\",\"Microsoft Exchange Service Host\",\"Disabled\",\"Stopped\",\"LocalSystem\",\"\"\"D:\\Program Files\\Microsoft\\Exchange Server\\V14\\Bin\\Microsoft.Exchange.ServiceHost.exe\"\"\"\r\n",
+        "\"msftesql-Exchange\",\"Microsoft Search (Exchange Server)\",\"Disabled\",\"Stopped\",\"LocalSystem\",\"x\"\r\n",
+    );
+
+    #[test]
+    fn utf16_with_type_line_and_quoted_quotes() {
+        let p = parse_as(
+            "services.csv",
+            &crate::parse::text::utf16le_with_bom(SEED_SERVICES),
+        );
+        assert!(p.skipped.is_empty(), "{:?}", p.skipped);
+        assert!(p.problems.is_empty(), "{:?}", p.problems);
+        let s = services(&p);
+        assert_eq!(s.len(), 2);
+        assert_eq!(s[0].1.name, "MSExchangeServiceHost");
+        assert!(s[0].1.is_disabled());
+        assert_eq!(
+            s[0].1.path_name.as_deref(),
+            Some(
+                "\"D:\\Program Files\\Microsoft\\Exchange Server\\V14\\Bin\\Microsoft.Exchange.ServiceHost.exe\""
+            )
+        );
+        assert_eq!(s[1].0.evidence.locator.at, Position::Row(2));
+    }
+
+    #[test]
+    fn quoted_fields_spanning_lines_keep_row_numbers() {
+        let text = "Name,DisplayName,StartMode,State\r\nA,\"first\r\nsecond line\",Auto,Running\r\nB,b,Manual,Stopped\r\n";
+        let p = parse_as("services.csv", text.as_bytes());
+        let s = services(&p);
+        assert_eq!(s.len(), 2);
+        assert_eq!(s[0].1.display_name, "first\nsecond line");
+        assert_eq!(s[1].1.name, "B");
+        assert_eq!(s[1].0.evidence.locator.at, Position::Row(2));
+    }
+
+    #[test]
+    fn hostile_csv_inputs() {
+        // An unclosed quote swallows at most MAX_RECORD_LINES lines, then reading goes on.
+        let mut text =
+            String::from("Name,DisplayName,StartMode,State\nA,\"never closed,Auto,Running\n");
+        for i in 0..(MAX_RECORD_LINES + 10) {
+            text.push_str(&format!("X{i},x,Auto,Running\n"));
+        }
+        let p = parse_as("services.csv", text.as_bytes());
+        let s = services(&p);
+        assert!(!s.is_empty());
+        assert!(
+            s.len() < MAX_RECORD_LINES + 10,
+            "the swallowed lines are not rows"
+        );
+        assert!(
+            s.iter()
+                .any(|(_, s)| s.name == format!("X{}", MAX_RECORD_LINES + 9))
+        );
+
+        // A 10 MB single line is cut and reported; the rows after it are read.
+        let mut text = String::from("Name,DisplayName,StartMode,State\n");
+        text.push_str(&format!("Big,{},Auto,Running\n", "x".repeat(10 << 20)));
+        text.push_str("W3SVC,World Wide Web Publishing Service,Auto,Running\n");
+        let p = parse_as("services.csv", text.as_bytes());
+        assert!(services(&p).iter().any(|(_, s)| s.name == "W3SVC"));
+        assert!(
+            p.problems.iter().any(|x| x.message.contains("cut")),
+            "{:?}",
+            p.problems
+        );
+
+        // Rows with the wrong field count are counted as a problem, never a panic.
+        let p = parse_as(
+            "services.csv",
+            b"Name,DisplayName,StartMode,State\nA,a\nB,b,Auto,Running,extra\n",
+        );
+        assert_eq!(services(&p).len(), 2);
+        assert!(p.problems.iter().any(|x| x.message.contains("2 row(s)")));
+
+        // Binary garbage: no service invented, the damage is said.
+        let p = parse_as(
+            "services.csv",
+            b"\x00\x01\x02\xff\xfe garbage\n\x00\x00\x07,\x01\n",
+        );
+        assert!(services(&p).is_empty());
+        assert!(!p.problems.is_empty() || !p.skipped.is_empty());
+
+        // Empty file: skipped with a reason.
+        let p = parse_as("software.csv", b"");
+        assert_eq!(p.skipped.len(), 1, "{:?}", p);
+        assert!(p.skipped[0].reason.contains("header"));
+    }
+
+    #[test]
+    fn software_versions_and_inventory_rows() {
+        let p = parse_as(
+            "software.csv",
+            b"\xEF\xBB\xBFName,Version,Publisher,Source\r\nSymantec Endpoint Protection,12.1.671.4971,Symantec Corporation,uninstall\r\n",
+        );
+        let sw: Vec<&Software> = p
+            .facts
+            .iter()
+            .filter_map(|f| match &f.kind {
+                FactKind::Software(s) => Some(s),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(sw.len(), 1);
+        assert_eq!(
+            sw[0].name, "Symantec Endpoint Protection",
+            "BOM is not part of the header"
+        );
+        assert_eq!(sw[0].version.as_deref(), Some("12.1.671.4971"));
+
+        let p = parse_as(
+            "inventory.csv",
+            b"RelativePath,Length,LastWriteTimeUtc\r\nRemoteScripts\\ConsoleInitialize.ps1.txt,1234,2012-02-12T21:10:00Z\r\nBin\\x.dll,notanumber,\r\n",
+        );
+        let files: Vec<&FileEntry> = p
+            .facts
+            .iter()
+            .filter_map(|f| match &f.kind {
+                FactKind::FileEntry(e) => Some(e),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(files.len(), 2);
+        assert_eq!(files[0].path, "RemoteScripts\\ConsoleInitialize.ps1.txt");
+        assert_eq!(files[0].size, Some(1234));
+        assert_eq!(files[1].size, None, "a bad number is absent, not zero");
+    }
 }
