@@ -4,6 +4,7 @@
 //! Structural rules are Rust ([`Rule`]); text patterns are data (`rules/*.toml`, see
 //! [`pattern`]). Every rule also says which extra facts it needs through [`Rule::interest`].
 
+pub mod catalog;
 pub mod custody;
 pub mod host;
 pub mod iis;
@@ -111,6 +112,7 @@ pub fn builtin() -> Vec<Box<dyn Rule>> {
     rules.extend(roles::rules());
     rules.extend(iis::rules());
     rules.extend(host::rules());
+    rules.extend(catalog::rules());
     rules.extend(pattern::builtin());
     rules
 }
@@ -119,6 +121,7 @@ pub fn builtin() -> Vec<Box<dyn Rule>> {
 pub fn run(rules: &[Box<dyn Rule>], ctx: &Context<'_>) -> Vec<Finding> {
     use rayon::prelude::*;
     let mut out: Vec<Finding> = rules.par_iter().flat_map(|r| r.check(ctx)).collect();
+    catalog::drop_superseded(&mut out);
     out.sort_by(|a, b| a.key().cmp(&b.key()));
     out
 }

@@ -12,7 +12,44 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 /// The rule files compiled into exhume.
-const BUILTIN: &[(&str, &str)] = &[];
+const BUILTIN: &[(&str, &str)] = &[
+    ("ad-access-denied.toml", include_str!("../../rules/ad-access-denied.toml")),
+    ("ad-newer-than-setup.toml", include_str!("../../rules/ad-newer-than-setup.toml")),
+    ("ad-not-prepared.toml", include_str!("../../rules/ad-not-prepared.toml")),
+    ("ad-topology-unavailable.toml", include_str!("../../rules/ad-topology-unavailable.toml")),
+    ("ad-wellknown-object-invalid.toml", include_str!("../../rules/ad-wellknown-object-invalid.toml")),
+    ("arbitration-mailbox-invalid.toml", include_str!("../../rules/arbitration-mailbox-invalid.toml")),
+    ("disk-space-low.toml", include_str!("../../rules/disk-space-low.toml")),
+    ("endpoint-mapper-unavailable.toml", include_str!("../../rules/endpoint-mapper-unavailable.toml")),
+    ("eventlog-source-access-denied.toml", include_str!("../../rules/eventlog-source-access-denied.toml")),
+    ("iis-vdir-setup-failed.toml", include_str!("../../rules/iis-vdir-setup-failed.toml")),
+    ("language-pack-bundle-invalid.toml", include_str!("../../rules/language-pack-bundle-invalid.toml")),
+    ("mailbox-database-not-mounted.toml", include_str!("../../rules/mailbox-database-not-mounted.toml")),
+    ("msi-install-failed.toml", include_str!("../../rules/msi-install-failed.toml")),
+    ("msi-installer-cache-missing.toml", include_str!("../../rules/msi-installer-cache-missing.toml")),
+    ("powershell-execution-policy-gpo.toml", include_str!("../../rules/powershell-execution-policy-gpo.toml")),
+    ("prereq-dotnet-missing.toml", include_str!("../../rules/prereq-dotnet-missing.toml")),
+    ("prereq-ucma-missing.toml", include_str!("../../rules/prereq-ucma-missing.toml")),
+    ("prereq-url-rewrite-missing.toml", include_str!("../../rules/prereq-url-rewrite-missing.toml")),
+    ("prereq-vcredist-missing.toml", include_str!("../../rules/prereq-vcredist-missing.toml")),
+    ("prereq-windows-feature-missing.toml", include_str!("../../rules/prereq-windows-feature-missing.toml")),
+    ("resume-no-services-running.toml", include_str!("../../rules/resume-no-services-running.toml")),
+    ("schema-import-failed.toml", include_str!("../../rules/schema-import-failed.toml")),
+    ("search-foundation-config-failed.toml", include_str!("../../rules/search-foundation-config-failed.toml")),
+    ("setup-certificate-expired.toml", include_str!("../../rules/setup-certificate-expired.toml")),
+    ("setup-file-locked.toml", include_str!("../../rules/setup-file-locked.toml")),
+    ("setup-insufficient-permissions.toml", include_str!("../../rules/setup-insufficient-permissions.toml")),
+    ("setup-missing-directory.toml", include_str!("../../rules/setup-missing-directory.toml")),
+    ("setup-prereq-pending-reboot.toml", include_str!("../../rules/setup-prereq-pending-reboot.toml")),
+    ("setup-recover-server-required.toml", include_str!("../../rules/setup-recover-server-required.toml")),
+    ("setup-resume-action-mismatch.toml", include_str!("../../rules/setup-resume-action-mismatch.toml")),
+    ("setup-sessions-open.toml", include_str!("../../rules/setup-sessions-open.toml")),
+    ("setup-started-wrong-way.toml", include_str!("../../rules/setup-started-wrong-way.toml")),
+    ("stale-service-state-file.toml", include_str!("../../rules/stale-service-state-file.toml")),
+    ("store-database-start-failed.toml", include_str!("../../rules/store-database-start-failed.toml")),
+    ("transport-back-pressure-disk.toml", include_str!("../../rules/transport-back-pressure-disk.toml")),
+    ("winrm-remote-powershell-failed.toml", include_str!("../../rules/winrm-remote-powershell-failed.toml")),
+];
 
 /// Why a rule file could not be loaded.
 #[derive(Debug, thiserror::Error)]
