@@ -230,17 +230,17 @@ function Format-Size {
 
 function New-Sha256 {
     # SHA256Managed is refused when the FIPS policy is on; the CSP variant (.NET 3.5) is not.
-    try { return New-Object System.Security.Cryptography.SHA256Managed }
+    try { return New-Object System.Security.Cryptography.SHA256Managed -ErrorAction Stop }
     catch {
         try { [void][System.Reflection.Assembly]::LoadWithPartialName('System.Core') } catch { }
-        return New-Object System.Security.Cryptography.SHA256CryptoServiceProvider
+        return New-Object System.Security.Cryptography.SHA256CryptoServiceProvider -ErrorAction Stop
     }
 }
 
 function Open-SharedRead {
     # Logs and event files may be held open by the service writing them.
     param([string]$Path)
-    New-Object System.IO.FileStream($Path, [System.IO.FileMode]::Open, [System.IO.FileAccess]::Read, [System.IO.FileShare]'ReadWrite, Delete')
+    [System.IO.File]::Open($Path, [System.IO.FileMode]::Open, [System.IO.FileAccess]::Read, [System.IO.FileShare]'ReadWrite, Delete')
 }
 
 function Get-Sha256Hex {
@@ -365,7 +365,7 @@ function Write-CsvFile {
     # The shape of Export-Csv -NoTypeInformation (every field quoted, UTF-8 with BOM, CRLF), the
     # same on every PowerShell version. Rows are dictionaries keyed by column name.
     param([string]$Path, [string[]]$Columns, $Rows)
-    $writer = New-Object System.IO.StreamWriter($Path, $false, $script:Utf8Bom)
+    $writer = New-Object System.IO.StreamWriter($Path, $false, $script:Utf8Bom) -ErrorAction Stop
     try {
         $writer.NewLine = "`r`n"
         $head = @()
@@ -491,7 +491,8 @@ function Copy-FileTail {
         $unit = 1
         if ($got -ge 3 -and $head[0] -eq 0xEF -and $head[1] -eq 0xBB -and $head[2] -eq 0xBF) { $bom = 3 }
         elseif ($got -ge 2 -and (($head[0] -eq 0xFF -and $head[1] -eq 0xFE) -or ($head[0] -eq 0xFE -and $head[1] -eq 0xFF))) { $bom = 2; $unit = 2 }
-        $start = $in.Length - $MaxBytes
+        # The copy (mark included) must stay within $MaxBytes.
+        $start = $in.Length - $MaxBytes + $bom
         if ($start -lt $bom) { $start = $bom }
         if ((($start - $bom) % $unit) -ne 0) { $start++ }
         # Move to the first character after the next line feed (LF, or LF 00 in UTF-16LE).
@@ -504,7 +505,7 @@ function Copy-FileTail {
             if ($unit -eq 2 -and $probe[$i] -eq 0 -and $i + 1 -lt $n -and $probe[$i + 1] -eq 10) { $skip = $i + $unit; break }
         }
         if ($skip -ge 0) { $start += $skip }
-        $out = New-Object System.IO.FileStream($Target, [System.IO.FileMode]::Create, [System.IO.FileAccess]::Write, [System.IO.FileShare]::None)
+        $out = [System.IO.File]::Open($Target, [System.IO.FileMode]::Create, [System.IO.FileAccess]::Write, [System.IO.FileShare]::None)
         try {
             if ($bom -gt 0) { $out.Write($head, 0, $bom) }
             $in.Position = $start
@@ -529,7 +530,7 @@ function Copy-FileShared {
     param([string]$Source, [string]$Target)
     $in = Open-SharedRead -Path $Source
     try {
-        $out = New-Object System.IO.FileStream($Target, [System.IO.FileMode]::Create, [System.IO.FileAccess]::Write, [System.IO.FileShare]::None)
+        $out = [System.IO.File]::Open($Target, [System.IO.FileMode]::Create, [System.IO.FileAccess]::Write, [System.IO.FileShare]::None)
         try { Copy-StreamBytes -From $in -To $out }
         finally { $out.Close() }
     }
@@ -705,7 +706,7 @@ function Get-ExchangeShellFacts {
 
 function Get-RegistryValue {
     param([string]$Key, [string]$Name)
-    $p = Get-ItemProperty -Path $Key -Name $Name -ErrorAction SilentlyContinue
+    $p = Get-ItemProperty -LiteralPath $Key -Name $Name -ErrorAction SilentlyContinue
     if ($p) { return $p.$Name }
     $null
 }
@@ -920,7 +921,7 @@ function Get-FilesUnder {
 function Write-Inventory {
     # Every file under the install dir, without following junctions. Paths keep '\'.
     param([string]$Root, [string]$Target, $Note, [int]$MaxRows = 500000)
-    $writer = New-Object System.IO.StreamWriter($Target, $false, $script:Utf8Bom)
+    $writer = New-Object System.IO.StreamWriter($Target, $false, $script:Utf8Bom) -ErrorAction Stop
     $rows = 0
     $unreadable = 0
     try {
@@ -960,7 +961,7 @@ function Get-UninstallRows {
     param([string]$Key, [string]$Source)
     $rows = New-Object System.Collections.ArrayList
     foreach ($k in @(Get-ChildItem $Key -ErrorAction SilentlyContinue)) {
-        $p = Get-ItemProperty -Path $k.PSPath -ErrorAction SilentlyContinue
+        $p = Get-ItemProperty -LiteralPath $k.PSPath -ErrorAction SilentlyContinue
         if ($p -and $p.DisplayName) {
             [void]$rows.Add(@{
                     Name        = [string]$p.DisplayName
@@ -1265,7 +1266,7 @@ function Write-ZipWithHelper {
     if (-not ('Exhume.Collector.ZipWriter' -as [type])) {
         Add-Type -TypeDefinition $ZipWriterSource -Language CSharp -ErrorAction Stop
     }
-    $zip = New-Object Exhume.Collector.ZipWriter($ZipPath)
+    $zip = New-Object Exhume.Collector.ZipWriter($ZipPath) -ErrorAction Stop
     try {
         $i = 0
         foreach ($item in $Items) {
@@ -1313,7 +1314,7 @@ function Write-ZipPowerShell {
     # Stored entries only; slow (the CRC runs in PowerShell), but needs nothing but .NET 2.0.
     param([string]$ZipPath, $Items)
     $table = Get-Crc32Table
-    $out = New-Object System.IO.FileStream($ZipPath, [System.IO.FileMode]::CreateNew, [System.IO.FileAccess]::ReadWrite, [System.IO.FileShare]::None)
+    $out = [System.IO.File]::Open($ZipPath, [System.IO.FileMode]::CreateNew, [System.IO.FileAccess]::ReadWrite, [System.IO.FileShare]::None)
     $bw = New-Object System.IO.BinaryWriter($out)
     $central = New-Object System.Collections.ArrayList
     try {
