@@ -589,7 +589,7 @@ impl Rule for ExppwMissing {
                 }
             } else if let Some(inv) = Inventory::of(facts) {
                 let rel = relative_display(&m.image, &installs);
-                if inv.covers(&rel) && inv.get(&rel).is_none() {
+                if inv.looks_complete() && inv.covers(&rel) && inv.get(&rel).is_none() {
                     problems.push(format!("{rel} is not in the file inventory"));
                     evidence.push(f.evidence.clone());
                     evidence.push(Evidence::new(

@@ -579,6 +579,14 @@ pub mod config {
             row += 1;
             f.push(file_entry(row, &format!("{SEED_INSTALL}{p}")));
         }
+        // A real inventory lists thousands of files; rules trust absences only in a long one.
+        for i in 0..200 {
+            row += 1;
+            f.push(file_entry(
+                row,
+                &format!("{SEED_INSTALL}Bin\\Microsoft.Exchange.Filler{i}.dll"),
+            ));
+        }
         row += 1;
         f.push(file_entry(
             row,

@@ -254,7 +254,7 @@ impl Rule for ExchangeFileMissing {
     }
 
     fn check(&self, ctx: &Context<'_>) -> Vec<Finding> {
-        let Some(inv) = Inventory::of(ctx.facts) else {
+        let Some(inv) = Inventory::of(ctx.facts).filter(|i| i.looks_complete()) else {
             return Vec::new();
         };
         let majors = majors(ctx.facts);
@@ -315,7 +315,7 @@ mod tests {
         );
         assert_eq!(
             f[0].evidence[0].locator.to_string(),
-            format!("{INVENTORY} row 14")
+            format!("{INVENTORY} row 214")
         );
         assert!(f[0].fix[0].contains(
             "Rename-Item \"D:\\Program Files\\Microsoft\\Exchange Server\\V14\\RemoteScripts\\ConsoleInitialize.ps1.txt\" \"ConsoleInitialize.ps1\""

@@ -89,9 +89,13 @@ pub struct Inventory<'a> {
     /// Bundle path of the inventory, to cite it as a whole.
     pub path: String,
     files: BTreeMap<String, (&'a Fact, String)>,
-    /// Lower-case first folders present (`bin`, `clientaccess`…), to tell a partial inventory.
-    tops: BTreeSet<String>,
+    /// Lower-case folders that hold at least one listed file, to tell a partial inventory.
+    folders: BTreeSet<String>,
 }
+
+/// Fewer files than this is not an inventory of an Exchange install dir (which holds thousands)
+/// but a partial or hand-made list: nothing is called missing from it.
+pub const MIN_COMPLETE_INVENTORY: usize = 100;
 
 impl<'a> Inventory<'a> {
     /// `None` when the bundle has no inventory: then no file can be said to be missing.
@@ -100,7 +104,7 @@ impl<'a> Inventory<'a> {
         let mut inv = Inventory {
             path: String::new(),
             files: BTreeMap::new(),
-            tops: BTreeSet::new(),
+            folders: BTreeSet::new(),
         };
         for f in facts.iter() {
             let FactKind::FileEntry(e) = &f.kind else {
@@ -108,8 +112,8 @@ impl<'a> Inventory<'a> {
             };
             let rel = relative_display(&e.path, &installs);
             let key = rel.to_ascii_lowercase();
-            if let Some(top) = key.split('\\').next().filter(|_| key.contains('\\')) {
-                inv.tops.insert(top.to_string());
+            if let Some((folder, _)) = key.rsplit_once('\\') {
+                inv.folders.insert(folder.to_string());
             }
             if inv.path.is_empty() {
                 inv.path = f.evidence.locator.path.clone();
@@ -132,13 +136,17 @@ impl<'a> Inventory<'a> {
         self.files.get(&norm_path(rel)).map(|(f, _)| *f)
     }
 
-    /// Does the inventory list the folder `rel` sits in at all? A file is only "missing" from
-    /// an inventory that covers its top folder.
+    /// Is the inventory of plausible size for an install dir ([`MIN_COMPLETE_INVENTORY`])?
+    pub fn looks_complete(&self) -> bool {
+        self.files.len() >= MIN_COMPLETE_INVENTORY
+    }
+
+    /// Does the inventory list other files of the folder `rel` sits in? A folder the collector
+    /// left out says nothing about its files.
     pub fn covers(&self, rel: &str) -> bool {
-        let key = norm_path(rel);
-        match key.split_once('\\') {
-            Some((top, _)) => self.tops.contains(top),
-            None => !self.files.is_empty(),
+        match norm_path(rel).rsplit_once('\\') {
+            Some((folder, _)) => self.folders.contains(folder),
+            None => true,
         }
     }
 
@@ -288,6 +296,14 @@ mod tests {
         assert!(inv.get("Bin\\Nothing.dll").is_none());
         assert!(inv.covers("Bin\\Nothing.dll"));
         assert!(!inv.covers("Mailbox\\Nothing.dll"));
+        // A short list is not an inventory of the install dir.
+        let short = without(
+            seed_config(),
+            |f| matches!(&f.kind, FactKind::FileEntry(e) if e.path.contains("Filler")),
+        );
+        let short = Inventory::of(&short).expect("short");
+        assert!(short.covers("Bin\\Nothing.dll") && !short.looks_complete());
+        assert!(inv.looks_complete());
         assert!(Inventory::of(&FactSet::default()).is_none());
     }
 }
