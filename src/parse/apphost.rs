@@ -21,6 +21,9 @@ use crate::facts::{
 /// Pools are held until `</applicationPools>` to apply the defaults; past this they are emitted
 /// as written.
 const MAX_PENDING_POOLS: usize = 10_000;
+/// A real applicationHost.config yields a few hundred facts; a hostile one is not allowed to fill
+/// memory with millions. Past this, facts are counted and dropped.
+const MAX_FACTS: usize = 100_000;
 
 pub fn parse(input: &Input<'_>, sink: &mut Sink) -> Result<(), Error> {
     let path = input.path().to_string();
@@ -70,6 +73,7 @@ struct PendingApp {
 struct State<'p> {
     path: &'p str,
     facts: Vec<Fact>,
+    dropped: u64,
     server: Scope,
     location: Option<Scope>,
     pools: Vec<PendingPool>,
@@ -88,6 +92,7 @@ pub fn parse_reader(
     let mut st = State {
         path,
         facts: Vec::new(),
+        dropped: 0,
         server: Scope::default(),
         location: None,
         pools: Vec::new(),
@@ -123,6 +128,15 @@ pub fn parse_reader(
     }
     let server = std::mem::take(&mut st.server);
     st.emit_scope(server);
+    if st.dropped > 0 {
+        sink.problem(
+            path,
+            format!(
+                "{} more configuration facts beyond the first {MAX_FACTS} were dropped (not a real applicationHost.config?)",
+                st.dropped
+            ),
+        );
+    }
     sink.facts.append(&mut st.facts);
     Ok(())
 }
@@ -146,6 +160,14 @@ fn tag(e: &Element<'_>) -> String {
 }
 
 impl State<'_> {
+    fn keep(&mut self, f: Fact) {
+        if self.facts.len() < MAX_FACTS {
+            self.facts.push(f);
+        } else {
+            self.dropped += 1;
+        }
+    }
+
     /// The scope an element belongs to and its path below the scope's `system.webServer`.
     fn scope_of<'a>(&mut self, ancestors: &'a [String]) -> Option<(&mut Scope, &'a [String])> {
         let a: Vec<&str> = ancestors.iter().map(String::as_str).collect();
@@ -172,7 +194,7 @@ impl State<'_> {
             }
             ([.., "system.webServer", "globalModules"], "add") => {
                 let name = e.attr("name").unwrap_or("").to_string();
-                self.facts.push(Fact {
+                self.keep(Fact {
                     time: None,
                     evidence: Evidence::new(
                         Locator::new(self.path, Position::Element(e.path(Some("name")))),
@@ -354,7 +376,9 @@ impl State<'_> {
                 kind: FactKind::AppPool(p.pool),
             });
         }
-        self.facts.append(&mut out);
+        for f in out {
+            self.keep(f);
+        }
     }
 
     fn emit_app(&mut self, a: PendingApp) {
@@ -370,7 +394,7 @@ impl State<'_> {
             a.app.app_pool.as_deref().unwrap_or("(default)"),
             a.app.physical_path.as_deref().unwrap_or("(none)")
         );
-        self.facts.push(Fact {
+        self.keep(Fact {
             time: None,
             evidence: Evidence::new(Locator::new(self.path, Position::Element(element)), excerpt),
             kind: FactKind::IisApplication(a.app),
@@ -388,7 +412,8 @@ impl State<'_> {
         } else {
             location.clone()
         };
-        let at = |what: &str| Locator::new(self.path, Position::Element(format!("{base}/{what}")));
+        let path = self.path;
+        let at = |what: &str| Locator::new(path, Position::Element(format!("{base}/{what}")));
         // Every location gets a modules fact (an empty one says "adds nothing here"); the
         // server level only when it has a modules section.
         if s.location.is_some() || s.modules_line.is_some() {
@@ -406,7 +431,7 @@ impl State<'_> {
             if s.modules_line.is_some() && s.added.is_empty() && s.removed.is_empty() {
                 excerpt.push_str(" (empty)");
             }
-            self.facts.push(Fact {
+            self.keep(Fact {
                 time: None,
                 evidence: Evidence::new(at("modules"), excerpt),
                 kind: FactKind::IisLocationModules(IisLocationModules {
@@ -422,7 +447,7 @@ impl State<'_> {
                 s.enabled.join(", "),
                 s.disabled.join(", ")
             );
-            self.facts.push(Fact {
+            self.keep(Fact {
                 time: None,
                 evidence: Evidence::new(at("security/authentication"), excerpt),
                 kind: FactKind::IisAuthentication(IisAuthentication {
@@ -438,7 +463,7 @@ impl State<'_> {
                 excerpt.push_str(&format!(" destination=\"{d}\""));
             }
             excerpt.push('>');
-            self.facts.push(Fact {
+            self.keep(Fact {
                 time: None,
                 evidence: Evidence::new(at("httpRedirect"), excerpt),
                 kind: FactKind::HttpRedirect(HttpRedirect {
@@ -853,13 +878,22 @@ mod tests {
             n += 1;
         }
         text.push_str("</globalModules></system.webServer></configuration>");
+        assert!(n > MAX_FACTS);
         let (res, sink) = run(text.as_bytes());
         res.unwrap();
-        assert_eq!(sink.facts.len(), n);
+        assert_eq!(sink.facts.len(), MAX_FACTS, "bounded, whatever the input");
         assert!(
             sink.facts
                 .iter()
                 .all(|f| f.evidence.excerpt.starts_with("line 1:"))
+        );
+        let dropped = (n - MAX_FACTS).to_string();
+        assert!(
+            sink.problems
+                .iter()
+                .any(|p| p.message.starts_with(&dropped)),
+            "{:?}",
+            sink.problems
         );
     }
 }
