@@ -7,7 +7,8 @@
 //! - read-only: every command is defined in the script or an allowed read-only cmdlet, and no
 //!   native tool is given a writing verb;
 //! - contract: the bundle paths the script writes are exactly the `LAYOUT` table, both ways, and
-//!   its manifest and host.json keys are the ones the analyser reads;
+//!   its manifest and host.json keys are the ones the analyser reads; docs/bundle-format.md lists
+//!   every `LAYOUT` pattern; the comment-based help documents every parameter;
 //! - fixture: a bundle laid out as the script writes one is analysed with no unknown file and
 //!   every file verified against the manifest;
 //! - zip: the script's C# zip writer, compiled by mono's `mcs` in C# 2 mode, writes zips that
@@ -496,4 +497,15 @@ fn zip_writer_refuses_backslash_names() {
     );
     assert_eq!(out.status.code(), Some(3), "a '\\' entry name was accepted");
     assert!(String::from_utf8_lossy(&out.stderr).contains("use '/'"));
+}
+
+#[test]
+fn script_help_documents_every_parameter() {
+    assert_eq!(help_gaps(&script_source()), Vec::<String>::new());
+    let src = "<#\n.SYNOPSIS\n    x\n.DESCRIPTION\n    y\n.PARAMETER Days\n    z\n#>\nparam(\n    [int]$Days,\n    [int]$MaxSizeMB\n)\nfunction F {\n    param($Inner)\n}\n";
+    assert_eq!(
+        help_gaps(src),
+        vec!["help has no .EXAMPLE", "help has no .PARAMETER MaxSizeMB"]
+    );
+    assert_eq!(help_gaps("param($a)\n").len(), 1);
 }

@@ -272,3 +272,46 @@ pub fn script_csv_headers(src: &str) -> BTreeSet<Vec<String>> {
     }
     out
 }
+
+/// What keeps `Get-Help <script> -Full` complete: the script must open with a comment-based help
+/// block that has a synopsis, a description, an example and a `.PARAMETER` for every parameter of
+/// the script's own `param()` block. Returns what is missing.
+pub fn help_gaps(src: &str) -> Vec<String> {
+    let tree = parse(src);
+    let root = tree.root_node();
+    let mut gaps = Vec::new();
+    let help = children(root)
+        .into_iter()
+        .find(|n| n.kind() == "comment")
+        .map(|n| text(n, src))
+        .filter(|t| t.starts_with("<#"));
+    let Some(help) = help else {
+        return vec!["the script does not open with a <# … #> help block".into()];
+    };
+    for keyword in [".SYNOPSIS", ".DESCRIPTION", ".EXAMPLE"] {
+        if !help.lines().any(|l| l.trim() == keyword) {
+            gaps.push(format!("help has no {keyword}"));
+        }
+    }
+    let params = all_nodes(&tree)
+        .into_iter()
+        .find(|n| n.kind() == "param_block" && enclosing_function(*n, src).is_none());
+    for p in params.map(all_nodes_under).unwrap_or_default() {
+        if p.kind() != "script_parameter" {
+            continue;
+        }
+        let Some(var) = children(p).into_iter().find(|c| c.kind() == "variable") else {
+            continue;
+        };
+        let name = text(var, src).trim_start_matches('$');
+        let documented = help.lines().any(|l| {
+            l.trim()
+                .strip_prefix(".PARAMETER ")
+                .is_some_and(|n| n.trim().eq_ignore_ascii_case(name))
+        });
+        if !documented {
+            gaps.push(format!("help has no .PARAMETER {name}"));
+        }
+    }
+    gaps
+}
