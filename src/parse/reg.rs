@@ -17,6 +17,24 @@ use crate::facts::{
 };
 use std::collections::BTreeMap;
 
+/// Keys kept until the end of the file (Exchange keys and service keys); a real export has a few
+/// hundred.
+const MAX_KEPT_KEYS: usize = 100_000;
+/// The values facts are made of (lower-case); others are not kept.
+const USED_VALUES: &[&str] = &[
+    "configuredversion",
+    "unpackedversion",
+    "action",
+    "watermark",
+    "msiinstallpath",
+    "msiproductmajor",
+    "msiproductminor",
+    "msibuildmajor",
+    "msibuildminor",
+    "start",
+    "imagepath",
+    "dependonservice",
+];
 /// A string value may span lines (an embedded newline), but not without end.
 const MAX_STRING_LINES: usize = 64;
 /// Longest hex value kept (after joining continuation lines); larger ones are counted and dropped.
@@ -506,6 +524,7 @@ pub fn parse_reader(
     let mut in_key = false;
     let mut keys = 0u64;
     let mut orphan_values = 0u64;
+    let mut too_many_keys = 0u64;
     let result = loop {
         let item = match reg.next_item() {
             Ok(Some(i)) => i,
@@ -523,19 +542,32 @@ pub fn parse_reader(
                 let short = short_hive(&key);
                 let lower = short.to_ascii_lowercase();
                 if deleted {
+                    // The key and its subkeys: a range, not a scan, so many deletions stay cheap.
                     let prefix = format!("{lower}\\");
-                    kept.retain(|k, _| *k != lower && !k.starts_with(&prefix));
+                    kept.remove(&lower);
+                    let doomed: Vec<String> = kept
+                        .range(prefix.clone()..)
+                        .take_while(|(k, _)| k.starts_with(&prefix))
+                        .map(|(k, _)| k.clone())
+                        .collect();
+                    for k in doomed {
+                        kept.remove(&k);
+                    }
                     current = None;
                     continue;
                 }
-                current = classify_key(&short).map(|class| {
+                current = classify_key(&short).and_then(|class| {
+                    if kept.len() >= MAX_KEPT_KEYS && !kept.contains_key(&lower) {
+                        too_many_keys += 1;
+                        return None;
+                    }
                     kept.entry(lower.clone()).or_insert_with(|| KeptKey {
                         class,
                         path: short.clone(),
                         line,
                         values: BTreeMap::new(),
                     });
-                    lower
+                    Some(lower)
                 });
             }
             Item::Value { name, value, .. } => {
@@ -543,8 +575,12 @@ pub fn parse_reader(
                     orphan_values += 1;
                     continue;
                 }
+                let lower = name.to_ascii_lowercase();
+                if !USED_VALUES.contains(&lower.as_str()) {
+                    continue;
+                }
                 if let Some(k) = current.as_ref().and_then(|c| kept.get_mut(c)) {
-                    k.values.insert(name.to_ascii_lowercase(), (name, value));
+                    k.values.insert(lower, (name, value));
                 }
             }
         }
@@ -569,6 +605,12 @@ pub fn parse_reader(
         sink.problem(
             path,
             format!("{orphan_values} value(s) outside any key were ignored"),
+        );
+    }
+    if too_many_keys > 0 {
+        sink.problem(
+            path,
+            format!("{too_many_keys} Exchange or service key(s) beyond the first {MAX_KEPT_KEYS} were not read"),
         );
     }
     if reg.oversized > 0 {
@@ -921,6 +963,24 @@ mod tests {
             Some("C:\\w3.exe"),
             "REGEDIT4 hex(2) is ANSI"
         );
+    }
+
+    #[test]
+    fn deleting_a_parent_key_drops_its_subkeys_only() {
+        let text = concat!(
+            "REGEDIT4\n",
+            "[HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\ExchangeServer\\v15\\MailboxRole]\n",
+            "\"UnpackedVersion\"=\"15.1.2507.6\"\n",
+            "[HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\ExchangeServer\\v14\\MailboxRole]\n",
+            "\"UnpackedVersion\"=\"14.2.247.5\"\n",
+            "\"SomethingElse\"=\"not kept\"\n",
+            "[-HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\ExchangeServer\\v15]\n",
+        );
+        let (res, sink) = run(text.as_bytes());
+        res.unwrap();
+        let r = roles(&sink);
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].1.major, "v14");
     }
 
     #[test]
