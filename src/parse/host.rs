@@ -450,4 +450,61 @@ mod tests {
         let huge = vec![b' '; (MAX_HOST_JSON + 1) as usize];
         assert!(matches!(run(&huge).0, Err(Error::Format { .. })));
     }
+
+    /// The `parse` wrappers of the configuration parsers, through a real folder bundle: each
+    /// member is used (not skipped) and yields its facts; an oversized host.json is skipped with
+    /// the reason.
+    #[test]
+    fn the_wrappers_read_through_a_real_bundle() {
+        use crate::bundle::{Bundle, Limits};
+        let dir = tempfile::tempdir().unwrap();
+        let put = |rel: &str, bytes: &[u8]| {
+            let p = dir.path().join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, bytes).unwrap();
+        };
+        let reg = "Windows Registry Editor Version 5.00\r\n\r\n[HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\ExchangeServer\\v14\\HubTransportRole]\r\n\"UnpackedVersion\"=\"14.2.247.5\"\r\n\"Watermark\"=\"x\"\r\n";
+        put(
+            "registry/HKLM-SOFTWARE-Microsoft-ExchangeServer.reg",
+            &crate::parse::text::utf16le_with_bom(reg),
+        );
+        put(
+            "iis/applicationHost.config",
+            b"<configuration><system.webServer><globalModules><add name=\"exppw\" image=\"D:\\x\\exppw.dll\"/></globalModules></system.webServer></configuration>",
+        );
+        put(
+            "system/acl/owa-auth.txt",
+            b"D:\\V14\\ClientAccess\\Owa\\auth NT AUTHORITY\\Authenticated Users:(R)\r\n\r\nSuccessfully processed 1 files; Failed processing 0 files\r\n",
+        );
+        put("system/host.json", SEED_HOST.as_bytes());
+        let bundle = Bundle::open(dir.path(), &Limits::default()).unwrap();
+        let parsed = crate::parse::parse_bundle(&bundle, &crate::parse::Interest::default());
+        assert!(parsed.skipped.is_empty(), "{:?}", parsed.skipped);
+        assert_eq!(parsed.used.len(), 4);
+        let has = |pred: fn(&FactKind) -> bool| parsed.facts.iter().any(|f| pred(&f.kind));
+        assert!(has(
+            |k| matches!(k, FactKind::RoleState(r) if r.watermark.as_deref() == Some("x"))
+        ));
+        assert!(has(
+            |k| matches!(k, FactKind::IisGlobalModule(m) if m.name == "exppw")
+        ));
+        assert!(has(
+            |k| matches!(k, FactKind::AclEntry(a) if a.rights == "(R)")
+        ));
+        assert!(has(
+            |k| matches!(k, FactKind::Host(h) if h.computer_name.as_deref() == Some("EXCH01"))
+        ));
+
+        let big = vec![b' '; (MAX_HOST_JSON + 1) as usize];
+        put("system/host.json", &big);
+        let bundle = Bundle::open(dir.path(), &Limits::default()).unwrap();
+        let parsed = crate::parse::parse_bundle(&bundle, &crate::parse::Interest::default());
+        assert_eq!(parsed.skipped.len(), 1);
+        assert_eq!(parsed.skipped[0].path, "system/host.json");
+        assert!(
+            parsed.skipped[0].reason.contains("16 MiB"),
+            "{:?}",
+            parsed.skipped
+        );
+    }
 }
