@@ -53,8 +53,14 @@ pub struct BatchArgs {
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum ReportFormat {
+    /// Terminal summary (colour only on a terminal, never with NO_COLOR).
     Text,
+    /// Schema-versioned JSON (docs/report-schema.md).
     Json,
+    /// Markdown, for an email or a ticket.
+    Md,
+    /// One self-contained HTML page: chain diagram, timeline chart, evidence, plan.
+    Html,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -76,6 +82,10 @@ pub struct AnalyzeArgs {
     /// Make the exit code reflect the verdict (1 failed or issues, 3 inconclusive).
     #[arg(long)]
     pub exit_status: bool,
+    /// Replace host, domain and user names and IP addresses with tokens (host-1, domain-1,
+    /// user-1, ip-1), the same token for the same name, to share the report outside the client.
+    #[arg(long)]
+    pub redact: bool,
     #[command(flatten)]
     pub common: CommonArgs,
 }
@@ -87,6 +97,10 @@ pub struct TimelineArgs {
     pub format: TimelineFormat,
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Replace host, domain and user names and IP addresses with tokens, as `analyze --redact`
+    /// does for the same bundle.
+    #[arg(long)]
+    pub redact: bool,
     #[command(flatten)]
     pub common: CommonArgs,
 }

@@ -33,6 +33,8 @@ fn report_format(f: ReportFormat) -> Format {
     match f {
         ReportFormat::Text => Format::Text,
         ReportFormat::Json => Format::Json,
+        ReportFormat::Md => Format::Md,
+        ReportFormat::Html => Format::Html,
     }
 }
 
@@ -41,7 +43,10 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Batch(b) => batch(b),
         Command::Analyze(a) => {
             let opts = a.common.options();
-            let analysis = exhume::analyze(&a.bundle, &opts)?;
+            let mut analysis = exhume::analyze(&a.bundle, &opts)?;
+            if a.redact {
+                report::redact::analysis(&mut analysis);
+            }
             let d = &analysis.diagnosis;
             let to_terminal = a.output.is_none() && std::io::stdout().is_terminal();
             let style = Style {
@@ -63,7 +68,10 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             let mut opts = t.common.options();
             opts.keep_all_events = true;
             let analysis = exhume::analyze(&t.bundle, &opts)?;
-            let entries = exhume::timeline::build(&analysis.facts, &analysis.clock);
+            let mut entries = exhume::timeline::build(&analysis.facts, &analysis.clock);
+            if t.redact {
+                report::redact::timeline(&analysis, &mut entries);
+            }
             let text = match t.format {
                 TimelineFormat::Csv => exhume::report::timeline::csv(&entries),
                 TimelineFormat::Jsonl => exhume::report::timeline::jsonl(&entries),

@@ -1,7 +1,13 @@
 //! Reports: one module per format, each rendering a [`Diagnosis`] and nothing else.
 
+pub mod html;
 pub mod json;
+pub mod md;
+pub mod redact;
+#[cfg(test)]
+mod testing;
 pub mod text;
+mod view;
 
 use crate::diagnosis::Diagnosis;
 
@@ -10,6 +16,8 @@ use crate::diagnosis::Diagnosis;
 pub enum Format {
     Text,
     Json,
+    Md,
+    Html,
 }
 
 /// Rendering options.
@@ -23,6 +31,8 @@ pub fn render(d: &Diagnosis, format: Format, style: Style) -> String {
     match format {
         Format::Text => text::render(d, style),
         Format::Json => json::render(d),
+        Format::Md => md::render(d),
+        Format::Html => html::render(d),
     }
 }
 

@@ -1,0 +1,308 @@
+//! The chain as a diagram: the root cause on the left, what it explains to the right, one
+//! column per depth, an arrow from each finding to those it explains directly. Inline SVG; each
+//! box links to the finding's evidence further down the page.
+
+use super::Ids;
+use crate::diagnosis::{Diagnosis, RootCause};
+use crate::report::view::{self, ChainNode};
+use maud::{Markup, html};
+
+/// The width the page gives a diagram; wider diagrams are scaled down to it.
+const FIT_W: f64 = 1030.0;
+const MAX_BOX_W: f64 = 240.0;
+const MIN_BOX_W: f64 = 170.0;
+const COL_GAP: f64 = 40.0;
+const ROW_GAP: f64 = 14.0;
+const PAD: f64 = 6.0;
+/// Title font size; 24 px of each box go to the colour strip and margins.
+const TEXT_PX: f64 = 12.5;
+const MAX_LINES: usize = 5;
+const LINE_H: f64 = 14.5;
+
+/// Box size for a diagram of `cols` columns: as wide as fits the page, as tall as the longest
+/// title needs.
+struct Geometry {
+    box_w: f64,
+    box_h: f64,
+    text_w: f64,
+    lines: usize,
+}
+
+impl Geometry {
+    fn new(cols: usize, titles: &[&str]) -> Self {
+        let box_w = ((FIT_W - 2.0 * PAD - (cols - 1) as f64 * COL_GAP) / cols as f64)
+            .clamp(MIN_BOX_W, MAX_BOX_W);
+        let text_w = box_w - 24.0;
+        let lines = titles
+            .iter()
+            .map(|t| wrap(t, text_w, MAX_LINES).len())
+            .max()
+            .unwrap_or(1)
+            .clamp(2, MAX_LINES);
+        Geometry {
+            box_w,
+            box_h: 30.0 + lines as f64 * LINE_H,
+            text_w,
+            lines,
+        }
+    }
+}
+
+struct Node {
+    key: String,
+    title: String,
+    kind: String,
+    severity: String,
+    depth: usize,
+    row: f64,
+    parent: Option<usize>,
+}
+
+/// Lays the tree out: leaves take consecutive rows in depth-first order, a parent sits midway
+/// between its first and last child, so arrows never cross.
+fn layout(d: &Diagnosis, rc: &RootCause) -> Vec<Node> {
+    fn place(
+        d: &Diagnosis,
+        n: &ChainNode<'_>,
+        parent: usize,
+        next_leaf: &mut f64,
+        out: &mut Vec<Node>,
+    ) -> f64 {
+        let f = d.finding(&n.link.key);
+        let me = out.len();
+        out.push(Node {
+            key: n.link.key.clone(),
+            title: n.link.title.clone(),
+            kind: f.map_or("symptom".into(), |f| view::label(&f.kind)),
+            severity: f.map_or(String::new(), |f| view::label(&f.severity)),
+            depth: n.link.depth,
+            row: 0.0,
+            parent: Some(parent),
+        });
+        let rows: Vec<f64> = n
+            .children
+            .iter()
+            .map(|c| place(d, c, me, next_leaf, out))
+            .collect();
+        let row = match (rows.first(), rows.last()) {
+            (Some(a), Some(b)) => (a + b) / 2.0,
+            _ => {
+                let r = *next_leaf;
+                *next_leaf += 1.0;
+                r
+            }
+        };
+        out[me].row = row;
+        row
+    }
+    let mut out = vec![Node {
+        key: rc.key.clone(),
+        title: rc.title.clone(),
+        kind: "cause".into(),
+        severity: view::label(&rc.severity),
+        depth: 0,
+        row: 0.0,
+        parent: None,
+    }];
+    let mut next_leaf = 0.0;
+    let rows: Vec<f64> = view::chain_tree(rc)
+        .iter()
+        .map(|c| place(d, c, 0, &mut next_leaf, &mut out))
+        .collect();
+    out[0].row = match (rows.first(), rows.last()) {
+        (Some(a), Some(b)) => (a + b) / 2.0,
+        _ => 0.0,
+    };
+    out
+}
+
+/// Approximate advance of a character in em for Arial-like sans fonts (Liberation Sans, Arial,
+/// Helvetica; Segoe UI is close). Enough to wrap titles inside a box without measuring text.
+fn char_em(c: char) -> f64 {
+    match c {
+        'i' | 'l' | 'j' | '\'' | '|' | '!' => 0.23,
+        ' ' | 'f' | 't' | 'r' | 'I' | '.' | ',' | ':' | ';' | '/' | '\\' | '(' | ')' | '['
+        | ']' | '-' => 0.32,
+        'm' | 'M' | 'W' | '%' | '@' => 0.86,
+        'w' => 0.74,
+        'A'..='Z' => 0.68,
+        c if c.is_ascii() => 0.56,
+        c if (c as u32) >= 0x2E80 => 1.0,
+        _ => 0.62,
+    }
+}
+
+/// Width of `s` in px at `TEXT_PX`.
+pub(super) fn text_px(s: &str) -> f64 {
+    s.chars().map(char_em).sum::<f64>() * TEXT_PX
+}
+
+/// Word-wraps `s` into at most `lines` lines no wider than `max_px`, ending with `…` if cut.
+pub(super) fn wrap(s: &str, max_px: f64, lines: usize) -> Vec<String> {
+    let mut words: Vec<String> = Vec::new();
+    for w in s.split_whitespace() {
+        // A word wider than a line (a path, a GUID, a CamelCase name) is cut into pieces.
+        let mut piece = String::new();
+        for c in w.chars() {
+            if !piece.is_empty() && text_px(&piece) + char_em(c) * TEXT_PX > max_px {
+                words.push(std::mem::take(&mut piece));
+            }
+            piece.push(c);
+        }
+        if !piece.is_empty() {
+            words.push(piece);
+        }
+    }
+    let mut out: Vec<String> = Vec::new();
+    let mut cur = String::new();
+    let mut cut = false;
+    for w in words {
+        if !cur.is_empty() && text_px(&format!("{cur} {w}")) > max_px {
+            out.push(std::mem::take(&mut cur));
+            if out.len() == lines {
+                cut = true;
+                break;
+            }
+        }
+        if !cur.is_empty() {
+            cur.push(' ');
+        }
+        cur.push_str(&w);
+    }
+    if !cut && !cur.is_empty() {
+        out.push(cur);
+    }
+    if cut && let Some(last) = out.last_mut() {
+        while !last.is_empty() && text_px(&format!("{last}…")) > max_px {
+            last.pop();
+        }
+        *last = format!("{}…", last.trim_end());
+    }
+    out
+}
+
+/// The diagram of one root cause; `n` keeps marker ids unique when there are several.
+pub fn diagram(d: &Diagnosis, rc: &RootCause, ids: &Ids, n: usize) -> Markup {
+    let nodes = layout(d, rc);
+    let cols = nodes.iter().map(|n| n.depth).max().unwrap_or(0) + 1;
+    let rows = nodes.iter().map(|n| n.row).fold(0.0, f64::max) + 1.0;
+    let titles: Vec<&str> = nodes.iter().map(|n| n.title.as_str()).collect();
+    let g = Geometry::new(cols, &titles);
+    let (box_w, box_h) = (g.box_w, g.box_h);
+    let width = PAD * 2.0 + cols as f64 * box_w + (cols - 1) as f64 * COL_GAP;
+    let height = PAD * 2.0 + rows * box_h + (rows - 1.0) * ROW_GAP;
+    let x = |n: &Node| PAD + n.depth as f64 * (box_w + COL_GAP);
+    let y = |n: &Node| PAD + n.row * (box_h + ROW_GAP);
+    let marker = format!("arrow-{n}");
+    let label = format!(
+        "Chain of {}: {} finding(s) explained",
+        rc.title,
+        nodes.len() - 1
+    );
+    html! {
+        svg xmlns="http://www.w3.org/2000/svg" class="chain" role="img" aria-label=(label)
+            width=(fmt(width)) height=(fmt(height))
+            viewBox=(format!("0 0 {} {}", fmt(width), fmt(height))) {
+            defs {
+                marker id=(marker) viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7"
+                    markerHeight="7" orient="auto-start-reverse" {
+                    path d="M0,0 L10,5 L0,10 z" fill="#8c959f" {}
+                }
+            }
+            @for c in &nodes {
+                @if let Some(p) = c.parent.map(|p| &nodes[p]) {
+                    @let (x1, y1) = (x(p) + box_w, y(p) + box_h / 2.0);
+                    @let (x2, y2) = (x(c) - 2.0, y(c) + box_h / 2.0);
+                    @let mid = (x1 + x2) / 2.0;
+                    path d=(format!("M{} {} C{} {} {} {} {} {}", fmt(x1), fmt(y1), fmt(mid), fmt(y1), fmt(mid), fmt(y2), fmt(x2), fmt(y2)))
+                        fill="none" stroke="#8c959f" stroke-width="1.6"
+                        marker-end=(format!("url(#{marker})")) {}
+                }
+            }
+            @for c in &nodes {
+                @let (bx, by) = (x(c), y(c));
+                @let color = kind_color(&c.kind);
+                a href=(ids.href(&c.key)) {
+                    title { (c.title) " (" (c.key) ")" }
+                    rect x=(fmt(bx)) y=(fmt(by)) width=(fmt(box_w)) height=(fmt(box_h)) rx="6"
+                        fill=(if c.depth == 0 { "#fdeeee" } else { "#ffffff" })
+                        stroke=(color) stroke-width=(if c.depth == 0 { "2" } else { "1.2" }) {}
+                    rect x=(fmt(bx)) y=(fmt(by)) width="6" height=(fmt(box_h)) rx="3" fill=(color) {}
+                    text x=(fmt(bx + 16.0)) y=(fmt(by + 17.0)) font-size="10" font-weight="700"
+                        letter-spacing="0.8" fill=(color) {
+                        (if c.depth == 0 { "ROOT CAUSE".to_string() } else { c.kind.to_uppercase() })
+                        @if !c.severity.is_empty() { " · " (c.severity.to_uppercase()) }
+                    }
+                    @for (i, line) in wrap(&c.title, g.text_w, g.lines).iter().enumerate() {
+                        text x=(fmt(bx + 16.0)) y=(fmt(by + 34.0 + i as f64 * LINE_H))
+                            font-size=(fmt(TEXT_PX)) fill="#1f2328" { (line) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+pub(super) fn kind_color(kind: &str) -> &'static str {
+    match kind {
+        "cause" => "#c4232f",
+        "symptom" => "#b35900",
+        "risk" => "#7a3fd1",
+        _ => "#57606a",
+    }
+}
+
+/// Coordinates with one decimal at most: smaller files, stable output.
+pub(super) fn fmt(v: f64) -> String {
+    let s = format!("{v:.1}");
+    s.strip_suffix(".0").map(str::to_string).unwrap_or(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrap_breaks_on_words_and_marks_a_cut() {
+        let w = text_px("aaaa");
+        assert_eq!(wrap("a bb ccc", w * 1.2, 3), ["a bb", "ccc"]);
+        assert_eq!(wrap("aaaa bbbb cccc dddd", w, 2), ["aaaa", "bb…"]);
+        assert_eq!(wrap("aaaabbbbcc", w, 3), ["aaaa", "bbbb", "cc"]);
+        assert!(wrap("", w, 3).is_empty());
+        // Capitals are wider than small letters: fewer fit on a line.
+        assert!(
+            wrap("MSEXCHANGESERVICEHOST", 60.0, 9).len()
+                > wrap("msexchangeservicehost", 60.0, 9).len()
+        );
+        for line in wrap(
+            "MSExchangeMailSubmission (Microsoft Exchange Mail Submission) starts",
+            146.0,
+            5,
+        ) {
+            assert!(text_px(&line) <= 146.0, "{line}");
+        }
+    }
+
+    #[test]
+    fn parents_sit_between_their_children() {
+        let d = crate::report::testing::rich();
+        let rc = &d.root_causes[0];
+        let nodes = layout(&d, rc);
+        assert_eq!(nodes.len(), rc.chain.len() + 1);
+        for (i, n) in nodes.iter().enumerate() {
+            let kids: Vec<f64> = nodes
+                .iter()
+                .filter(|c| c.parent == Some(i))
+                .map(|c| c.row)
+                .collect();
+            if let (Some(a), Some(b)) = (kids.first(), kids.last()) {
+                assert_eq!(n.row, (a + b) / 2.0, "{}", n.key);
+            }
+            if let Some(p) = n.parent {
+                assert_eq!(nodes[p].depth + 1, n.depth);
+            }
+        }
+        // Two leaves at depth 4 under the tokens finding: two rows at least.
+        assert!(nodes.iter().any(|n| n.depth == 4));
+    }
+}

@@ -1,0 +1,215 @@
+//! What the Markdown and HTML reports present alike: derived views of a [`Diagnosis`] (the chain
+//! as a tree, which findings are "other", labels, times, code spans in rule text). No output
+//! syntax here, so each format escapes for itself.
+
+use crate::diagnosis::{ChainLink, Diagnosis, RootCause};
+use crate::facts::Finding;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+/// The name an enum has in the JSON report (`critical`, `failed`, `high`…), so every format
+/// uses the same words.
+pub fn label<T: Serialize>(v: &T) -> String {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => "unknown".to_string(),
+    }
+}
+
+/// A time for people: UTC, to the second.
+pub fn time(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+/// A node of a root cause's chain with the findings it explains directly.
+pub struct ChainNode<'a> {
+    pub link: &'a ChainLink,
+    pub children: Vec<ChainNode<'a>>,
+}
+
+/// The chain (stored breadth-first with `depth` and `via`) as a tree under the root cause.
+/// A link whose parent is missing is attached to the root so nothing is dropped.
+pub fn chain_tree(rc: &RootCause) -> Vec<ChainNode<'_>> {
+    fn children<'a>(links: &'a [ChainLink], key: &str, depth: usize) -> Vec<ChainNode<'a>> {
+        links
+            .iter()
+            .filter(|l| l.depth == depth + 1 && l.via == key)
+            .map(|l| ChainNode {
+                link: l,
+                children: children(links, &l.key, l.depth),
+            })
+            .collect()
+    }
+    let mut top = children(&rc.chain, &rc.key, 0);
+    let placed = |l: &ChainLink| {
+        l.depth == 1 && l.via == rc.key
+            || rc
+                .chain
+                .iter()
+                .any(|p| p.key == l.via && p.depth + 1 == l.depth)
+    };
+    for orphan in rc.chain.iter().filter(|l| !placed(l)) {
+        top.push(ChainNode {
+            link: orphan,
+            children: Vec::new(),
+        });
+    }
+    top
+}
+
+/// Keys of every finding a root cause reaches (the causes themselves included).
+fn in_chains(d: &Diagnosis) -> Vec<&str> {
+    d.root_causes
+        .iter()
+        .flat_map(|r| std::iter::once(r.key.as_str()).chain(r.explains.iter().map(String::as_str)))
+        .collect()
+}
+
+/// Findings explained by a root cause, in chain order, each once.
+pub fn explained(d: &Diagnosis) -> Vec<&Finding> {
+    let mut seen: Vec<&str> = Vec::new();
+    let mut out = Vec::new();
+    for rc in &d.root_causes {
+        for link in &rc.chain {
+            if seen.contains(&link.key.as_str()) {
+                continue;
+            }
+            seen.push(&link.key);
+            if let Some(f) = d.finding(&link.key) {
+                out.push(f);
+            }
+        }
+    }
+    out
+}
+
+/// Findings that are neither a root cause, explained by one, contributing nor unexplained.
+pub fn others(d: &Diagnosis) -> Vec<&Finding> {
+    let chained = in_chains(d);
+    d.findings
+        .iter()
+        .filter(|f| {
+            let k = f.key();
+            !chained.contains(&k.as_str())
+                && !d.contributing.contains(&k)
+                && !d.unexplained.contains(&k)
+        })
+        .collect()
+}
+
+/// Findings named by `keys`, in that order; a key without a finding is skipped.
+pub fn by_keys<'a>(d: &'a Diagnosis, keys: &[String]) -> Vec<&'a Finding> {
+    keys.iter().filter_map(|k| d.finding(k)).collect()
+}
+
+/// A piece of rule-written text: fix steps and plan steps mark commands with backticks.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Span<'a> {
+    Text(&'a str),
+    Code(&'a str),
+}
+
+/// Splits on backticks: text, code, text… An unpaired backtick stays in the text.
+pub fn spans(s: &str) -> Vec<Span<'_>> {
+    let mut out = Vec::new();
+    let mut rest = s;
+    while let Some(open) = rest.find('`') {
+        let after = &rest[open + 1..];
+        let Some(close) = after.find('`') else { break };
+        if open > 0 {
+            out.push(Span::Text(&rest[..open]));
+        }
+        out.push(Span::Code(&after[..close]));
+        rest = &after[close + 1..];
+    }
+    if !rest.is_empty() {
+        out.push(Span::Text(rest));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::facts::{Confidence, Severity};
+
+    fn link(key: &str, depth: usize, via: &str) -> ChainLink {
+        ChainLink {
+            key: key.into(),
+            title: key.into(),
+            depth,
+            via: via.into(),
+        }
+    }
+
+    fn root(chain: Vec<ChainLink>) -> RootCause {
+        RootCause {
+            id: "r".into(),
+            key: "r".into(),
+            title: "r".into(),
+            severity: Severity::High,
+            confidence: Confidence::High,
+            subject: None,
+            time: None,
+            explains: chain.iter().map(|l| l.key.clone()).collect(),
+            chain,
+            evidence: vec![],
+            fix: vec![],
+        }
+    }
+
+    #[test]
+    fn breadth_first_chain_becomes_a_tree() {
+        let rc = root(vec![
+            link("a", 1, "r"),
+            link("b", 1, "r"),
+            link("a1", 2, "a"),
+            link("b1", 2, "b"),
+            link("a11", 3, "a1"),
+        ]);
+        let tree = chain_tree(&rc);
+        let shape: Vec<(String, Vec<String>)> = tree
+            .iter()
+            .map(|n| {
+                (
+                    n.link.key.clone(),
+                    n.children.iter().map(|c| c.link.key.clone()).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            shape,
+            vec![
+                ("a".to_string(), vec!["a1".to_string()]),
+                ("b".to_string(), vec!["b1".to_string()])
+            ]
+        );
+        assert_eq!(tree[0].children[0].children[0].link.key, "a11");
+    }
+
+    #[test]
+    fn a_link_whose_parent_is_absent_is_kept_at_the_top() {
+        let rc = root(vec![link("a", 1, "r"), link("x", 2, "missing")]);
+        let keys: Vec<&str> = chain_tree(&rc)
+            .iter()
+            .map(|n| n.link.key.as_str())
+            .collect();
+        assert_eq!(keys, ["a", "x"]);
+    }
+
+    #[test]
+    fn backticks_mark_code_and_a_lone_one_stays_text() {
+        assert_eq!(
+            spans("run `a` then `b"),
+            vec![Span::Text("run "), Span::Code("a"), Span::Text(" then `b")]
+        );
+        assert_eq!(spans("`x`"), vec![Span::Code("x")]);
+        assert_eq!(spans(""), vec![]);
+    }
+
+    #[test]
+    fn labels_are_the_json_names() {
+        assert_eq!(label(&Severity::Critical), "critical");
+        assert_eq!(label(&crate::diagnosis::Status::Failed), "failed");
+    }
+}
