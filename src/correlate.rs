@@ -7,7 +7,7 @@
 
 use crate::diagnosis::{ChainLink, PlanStep, RootCause, Status};
 use crate::facts::{Confidence, Finding, FindingKind, Severity};
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 
 /// The graph over one bundle's findings.
 pub struct Graph<'a> {
@@ -182,84 +182,89 @@ fn plan(
     contributing: &[usize],
     unexplained: &[usize],
 ) -> Vec<PlanStep> {
-    let mut steps: Vec<(String, Vec<String>)> = Vec::new();
-    let mut index: BTreeMap<String, usize> = BTreeMap::new();
-    let mut add =
-        |text: &str, from: String, steps: &mut Vec<(String, Vec<String>)>| match index.get(text) {
-            Some(&i) => {
-                if !steps[i].1.contains(&from) {
-                    steps[i].1.push(from)
-                }
-            }
-            None => {
-                index.insert(text.to_string(), steps.len());
-                steps.push((text.to_string(), vec![from]));
-            }
-        };
-    let actionable: Vec<usize> = roots
-        .iter()
-        .copied()
-        .chain(unexplained.iter().copied())
-        .collect();
+    let actionable: Vec<usize> = roots.iter().chain(unexplained).copied().collect();
     if actionable.is_empty() && contributing.is_empty() {
         return Vec::new();
     }
+    // The order fixes are applied in: the causes, what made them worse, then (after setup has
+    // been re-run) what setup does not repair by itself.
+    let mut order: Vec<usize> = roots.to_vec();
+    order.extend(contributing);
+    for &r in roots {
+        order.extend(g.chain(r).iter().map(|c| c.0));
+    }
+    for &c in contributing {
+        order.extend(g.chain(c).iter().map(|l| l.0));
+    }
+    order.extend(unexplained);
+    let root_subjects: Vec<(&str, &str)> = roots
+        .iter()
+        .filter_map(|&r| {
+            findings[r]
+                .subject
+                .as_deref()
+                .map(|s| (findings[r].id.as_str(), s))
+        })
+        .collect();
+
+    let mut phases: [Vec<(String, Vec<String>)>; 5] = Default::default();
     let all_keys: Vec<String> = actionable.iter().map(|&i| findings[i].key()).collect();
-    steps.push((
+    phases[Phase::Backup as usize].push((
         "Back up before changing anything: export HKLM\\SOFTWARE\\Microsoft\\ExchangeServer with `reg export`, back up the IIS configuration with `%windir%\\system32\\inetsrv\\appcmd add backup`, and copy the web.config files you will edit.".into(),
         all_keys.clone(),
     ));
-    let mut reruns: Vec<(String, String)> = Vec::new();
-    let mut later: Vec<usize> = Vec::new();
-    for &r in roots {
-        for s in &findings[r].fix {
-            if is_rerun(s) {
-                reruns.push((s.clone(), findings[r].key()));
-            } else {
-                add(s, findings[r].key(), &mut steps);
+    for (pos, &i) in order.iter().enumerate() {
+        let f = &findings[i];
+        // A finding in a chain about the same subject as its root cause (the same disabled
+        // service seen from another rule) is fixed by the root cause's steps.
+        let is_root = pos < roots.len();
+        if !is_root
+            && f.subject
+                .as_deref()
+                .is_some_and(|s| root_subjects.iter().any(|(id, rs)| *rs == s && *id != f.id))
+        {
+            continue;
+        }
+        let after_rerun = !is_root && !contributing.contains(&i);
+        for step in &f.fix {
+            let phase = match classify(step) {
+                Some(p) => p,
+                None if after_rerun => Phase::Repair,
+                None => Phase::Cause,
+            };
+            if phase == Phase::Meta && !roots.is_empty() {
+                continue;
             }
-        }
-        later.extend(g.chain(r).iter().map(|c| c.0));
-    }
-    for &c in contributing {
-        for s in &findings[c].fix {
-            add(s, findings[c].key(), &mut steps);
-        }
-    }
-    for &i in later.iter().chain(unexplained) {
-        for s in &findings[i].fix {
-            if is_rerun(s) {
-                reruns.push((s.clone(), findings[i].key()));
-            }
-        }
-    }
-    if let Some((text, _)) = reruns.first() {
-        let from: Vec<String> = reruns
-            .iter()
-            .map(|r| r.1.clone())
-            .fold(Vec::new(), |mut v, k| {
-                if !v.contains(&k) {
-                    v.push(k)
+            let bucket = &mut phases[phase.slot()];
+            match bucket.iter_mut().find(|(t, _)| t == step) {
+                Some((_, from)) => {
+                    if !from.contains(&f.key()) {
+                        from.push(f.key());
+                    }
                 }
-                v
-            });
-        for k in &from {
-            add(text, k.clone(), &mut steps);
-        }
-    }
-    for &i in later.iter().chain(unexplained) {
-        for s in &findings[i].fix {
-            if !is_rerun(s) {
-                add(s, findings[i].key(), &mut steps);
+                None => bucket.push((step.clone(), vec![f.key()])),
             }
         }
     }
-    steps.push((
+    // Setup is re-run once, whoever asks for it.
+    if phases[Phase::Rerun as usize].len() > 1 {
+        let mut merged = phases[Phase::Rerun as usize].remove(0);
+        for (_, from) in phases[Phase::Rerun as usize].drain(..) {
+            for k in from {
+                if !merged.1.contains(&k) {
+                    merged.1.push(k);
+                }
+            }
+        }
+        phases[Phase::Rerun as usize].push(merged);
+    }
+    phases[Phase::Verify as usize].push((
         "Verify: every Exchange service set to Automatic is running (`Get-Service MSExchange*`), `Test-ServiceHealth` is clean, the role keys under HKLM\\SOFTWARE\\Microsoft\\ExchangeServer have ConfiguredVersion equal to UnpackedVersion and no Watermark/Action, OWA/ECP/EWS/ActiveSync answer, and mail flows; then collect a new bundle and run exhume again.".into(),
         all_keys,
     ));
-    steps
+    phases
         .into_iter()
+        .flatten()
         .enumerate()
         .map(|(i, (text, from))| PlanStep {
             step: i + 1,
@@ -267,6 +272,42 @@ fn plan(
             from,
         })
         .collect()
+}
+
+/// Where a fix step belongs in the merged plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Backup = 0,
+    Cause = 1,
+    Rerun = 2,
+    Repair = 3,
+    Verify = 4,
+    /// "Fix the cause first": said by the plan's order when a root cause is known.
+    Meta = 5,
+}
+
+impl Phase {
+    fn slot(self) -> usize {
+        match self {
+            Phase::Meta => Phase::Cause as usize,
+            p => p as usize,
+        }
+    }
+}
+
+fn classify(step: &str) -> Option<Phase> {
+    let s = step.trim_start().to_ascii_lowercase();
+    if s.starts_with("back up") || s.starts_with("save the current") {
+        Some(Phase::Backup)
+    } else if s.starts_with("verify") {
+        Some(Phase::Verify)
+    } else if is_rerun(&s) {
+        Some(Phase::Rerun)
+    } else if s.starts_with("fix the cause of the failed setup run") {
+        Some(Phase::Meta)
+    } else {
+        None
+    }
 }
 
 /// One word for the bundle, from the findings and the evidence that could not be read.
@@ -277,15 +318,18 @@ pub fn status(findings: &[Finding], missing_evidence: &[String]) -> Status {
     if serious {
         return Status::Failed;
     }
+    // A failure found outranks missing evidence; lesser issues do not: with evidence missing,
+    // "issues to review" would hide that a failure may be in what was not read.
+    if !missing_evidence.is_empty() {
+        return Status::Inconclusive;
+    }
     let notable = findings
         .iter()
         .any(|f| f.kind != FindingKind::Info && f.severity >= Severity::Medium);
     if notable {
         Status::Issues
-    } else if missing_evidence.is_empty() {
-        Status::Healthy
     } else {
-        Status::Inconclusive
+        Status::Healthy
     }
 }
 
@@ -363,6 +407,14 @@ mod tests {
     fn healthy_needs_complete_evidence() {
         assert_eq!(status(&[], &[]), Status::Healthy);
         assert_eq!(status(&[], &["no setup log".into()]), Status::Inconclusive);
+        let mut risk = f("av", FindingKind::Risk, &[]);
+        risk.severity = Severity::Medium;
+        assert_eq!(status(std::slice::from_ref(&risk), &[]), Status::Issues);
+        assert_eq!(
+            status(&[risk], &["services.csv absent".into()]),
+            Status::Inconclusive,
+            "issues with evidence missing are not the whole story"
+        );
         assert_eq!(
             status(&[f("x", FindingKind::Symptom, &[])], &[]),
             Status::Failed
@@ -400,20 +452,10 @@ pub fn verdict(
             )),
             None => s.push_str(&format!("Root cause: {}.", root.title)),
         }
-        let others: Vec<String> = root
-            .chain
-            .iter()
-            .filter(|l| stopped.is_none_or(|st| st.key() != l.key))
-            .map(|l| lower_first(&l.title))
-            .collect();
-        if !others.is_empty() {
-            let shown: Vec<String> = others.iter().take(4).cloned().collect();
-            let more = others.len().saturating_sub(shown.len());
-            s.push_str(&format!(" It also explains: {}", shown.join("; ")));
-            if more > 0 {
-                s.push_str(&format!(" and {more} more"));
-            }
-            s.push('.');
+        let effects = effects(root.chain.iter().map(|l| l.key.as_str()), findings);
+        if !effects.is_empty() {
+            s.pop();
+            s.push_str(&format!("; as a result {}.", join_and(&effects)));
         }
         for other in c.root_causes.iter().skip(1).take(2) {
             s.push_str(&format!(
@@ -435,7 +477,7 @@ pub fn verdict(
         });
     }
     for k in c.contributing.iter().take(2) {
-        s.push_str(&format!(" {} is a likely contributing cause.", title(k)));
+        s.push_str(&format!(" Likely contributing cause: {}.", title(k)));
     }
     if !c.unexplained.is_empty() && !c.root_causes.is_empty() {
         s.push_str(&format!(
@@ -451,20 +493,116 @@ pub fn verdict(
             )),
             None => s.push_str("No issues found."),
         },
-        Status::Inconclusive => s.push_str(&format!(
-            "Inconclusive: nothing wrong was found, but evidence needed for a verdict is missing or unreadable: {}.",
-            missing.join("; ")
-        )),
+        Status::Inconclusive => {
+            // The verdict is one sentence: the full list is in `missing_evidence`.
+            const SHOWN: usize = 5;
+            let mut list = missing
+                .iter()
+                .take(SHOWN)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("; ");
+            if missing.len() > SHOWN {
+                list.push_str(&format!(" and {} more", missing.len() - SHOWN));
+            }
+            let n = findings
+                .iter()
+                .filter(|f| f.severity >= Severity::Medium && f.kind != FindingKind::Info)
+                .count();
+            let head = if n == 0 {
+                format!(
+                    "Inconclusive: nothing wrong was found, but evidence needed for a verdict is missing or unreadable: {list}."
+                )
+            } else {
+                format!(
+                    "Inconclusive: {n} issue(s) to review, and evidence needed for a verdict is missing or unreadable: {list}."
+                )
+            };
+            s.insert_str(0, &format!("{head} "));
+        }
         Status::Issues if c.root_causes.is_empty() => {
             let n = findings
                 .iter()
                 .filter(|f| f.severity >= Severity::Medium && f.kind != FindingKind::Info)
                 .count();
-            s.insert_str(0, &format!("No setup failure found; {n} issue(s) to review. "));
+            s.insert_str(
+                0,
+                &format!("No setup failure found; {n} issue(s) to review. "),
+            );
         }
         _ => {}
     }
     s.trim().to_string()
+}
+
+/// How the verdict words what a chain of findings did, by finding id: short, so one sentence
+/// can name the whole chain. Ids not listed are left to the report's chain.
+const EFFECTS: &[(&str, &str)] = &[
+    ("role-config-incomplete", "roles were left half-configured"),
+    (
+        "binaries-upgraded-config-not",
+        "roles were left half-configured",
+    ),
+    (
+        "webconfig-unexpanded-token",
+        "web.config files kept unexpanded %ExchangeInstallDir% paths",
+    ),
+    ("iis-exppw-missing", "IIS lost the exppw module for OWA"),
+    (
+        "iis-module-load-failed",
+        "IIS lost the exppw module for OWA",
+    ),
+    (
+        "apppool-misconfigured",
+        "IIS application pools were misconfigured",
+    ),
+    (
+        "was-apppool-disabled",
+        "IIS application pools were misconfigured",
+    ),
+    (
+        "aspnet-config-error",
+        "OWA, ECP, EWS, Autodiscover and ActiveSync could not load Exchange assemblies",
+    ),
+    (
+        "exchange-service-disabled",
+        "Exchange services were left disabled",
+    ),
+    (
+        "exchange-service-stopped",
+        "Exchange services were left stopped",
+    ),
+    (
+        "service-dependency-failed",
+        "Exchange services were left stopped",
+    ),
+    (
+        "activesync-auth-misconfigured",
+        "ActiveSync was misconfigured",
+    ),
+];
+
+fn effects<'a>(keys: impl Iterator<Item = &'a str>, findings: &[Finding]) -> Vec<&'static str> {
+    let mut out: Vec<&'static str> = Vec::new();
+    for k in keys {
+        let Some(f) = findings.iter().find(|f| f.key() == k) else {
+            continue;
+        };
+        if let Some((_, e)) = EFFECTS.iter().find(|(id, _)| *id == f.id) {
+            if !out.contains(e) {
+                out.push(e);
+            }
+        }
+    }
+    out
+}
+
+fn join_and(items: &[&str]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.to_string(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
 }
 
 fn lower_first(s: &str) -> String {

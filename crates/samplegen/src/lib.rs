@@ -5,7 +5,12 @@
 //! (a healthy twin, a 200 MB setup log) in temporary folders.
 
 pub mod bench;
+pub mod binaries;
 pub mod builder;
+pub mod events;
+pub mod host;
+pub mod iis;
+pub mod registry;
 pub mod rng;
 pub mod scenarios;
 pub mod services;

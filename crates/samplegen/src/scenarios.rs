@@ -1,8 +1,8 @@
 //! The sample scenarios: each builds a whole bundle from the same pieces.
 
-use crate::builder::{BundleBuilder, ManifestInfo, crlf};
-use crate::services;
+use crate::builder::{BundleBuilder, ManifestInfo, crlf, utf8_bom_crlf, utf16le};
 use crate::setup_log::{self, Ending, Run};
+use crate::{events, host, iis, registry, services};
 use chrono::{NaiveDate, NaiveDateTime};
 
 pub const INSTALL_2010: &str = "D:\\Program Files\\Microsoft\\Exchange Server\\V14\\";
@@ -110,10 +110,11 @@ pub fn manifest_2010() -> ManifestInfo {
 pub fn exchange2010_sp2(broken: bool) -> BundleBuilder {
     let mut b = BundleBuilder::new();
     b.manifest(Some(manifest_2010()));
+    let log = setup_log::log(&seed_runs(broken), 2010);
     b.file(
         "setup/ExchangeSetup.log",
         "C:\\ExchangeSetupLogs\\ExchangeSetup.log",
-        crlf(&setup_log::log(&seed_runs(broken), 2010)),
+        crlf(&log),
     );
     let mut rows = services::healthy_2010(INSTALL_2010);
     if broken {
@@ -135,6 +136,90 @@ pub fn exchange2010_sp2(broken: bool) -> BundleBuilder {
         "system/services.csv",
         "Get-WmiObject Win32_Service",
         crlf(&services::csv(&rows)),
+    );
+
+    b.file(
+        "registry/HKLM-SOFTWARE-Microsoft-ExchangeServer.reg",
+        "reg export HKLM\\SOFTWARE\\Microsoft\\ExchangeServer",
+        utf16le(&registry::exchange_server(
+            INSTALL_2010,
+            broken,
+            "BridgeheadRoleSetterComponent___115c1108e99e4560bd2c03c0fec99908",
+        )),
+    );
+    for (path, text) in registry::services(&rows) {
+        let key = path
+            .trim_start_matches("registry/HKLM-SYSTEM-CurrentControlSet-Services-")
+            .trim_end_matches(".reg");
+        let source = format!("reg export HKLM\\SYSTEM\\CurrentControlSet\\Services\\{key}");
+        b.file(&path, &source, utf16le(&text));
+    }
+
+    b.file(
+        "iis/applicationHost.config",
+        "C:\\Windows\\System32\\inetsrv\\config\\applicationHost.config",
+        utf8_bom_crlf(&iis::application_host(INSTALL_2010, broken)),
+    );
+    let web = iis::web_configs(INSTALL_2010, broken);
+    for w in &web {
+        b.file(
+            &format!("iis/webconfig/{}", w.relative),
+            &format!("{INSTALL_2010}{}", w.relative.replace('/', "\\")),
+            utf8_bom_crlf(&w.text),
+        );
+    }
+
+    // The SP2 MSI laid the web.config files down with tokens; in the healthy run the Client
+    // Access role's configuration rewrote them a few minutes later.
+    let run = events::sp2_run(&log, OFFSET_MINUTES);
+    let configured = if broken {
+        run.install.map(|(_, end)| end)
+    } else {
+        run.client_access
+    }
+    .unwrap_or_else(events::collected);
+    let files = host::files(&web, broken, configured);
+    b.file(
+        "system/software.csv",
+        "Uninstall registry keys, antivirus services, SecurityCenter2, fltmc",
+        utf8_bom_crlf(&host::software(&rows, broken)),
+    );
+    b.file(
+        "system/file-versions.csv",
+        &format!("{INSTALL_2010}Bin\\*.exe, *.dll; exppw.dll"),
+        utf8_bom_crlf(&host::file_versions(&files, INSTALL_2010)),
+    );
+    b.file(
+        "system/inventory.csv",
+        &format!("file list of {}", INSTALL_2010.trim_end_matches('\\')),
+        utf8_bom_crlf(&host::inventory(&files)),
+    );
+    for (path, source, text) in host::acls(INSTALL_2010, broken) {
+        b.file(&path, &source, utf8_bom_crlf(&text));
+    }
+    let m = manifest_2010();
+    b.file(
+        "system/host.json",
+        "WMI, registry, .NET",
+        host::host_json(
+            SERVER,
+            DOMAIN,
+            INSTALL_2010,
+            OFFSET_MINUTES,
+            &m.time_zone_id,
+            events::last_boot(),
+            events::collected(),
+        )
+        .into_bytes(),
+    );
+
+    let (system, application) =
+        events::logs(&log, OFFSET_MINUTES, &rows, &web, INSTALL_2010, broken);
+    b.file("evtx/System.evtx", "wevtutil epl System", system);
+    b.file(
+        "evtx/Application.evtx",
+        "wevtutil epl Application",
+        application,
     );
     b
 }
