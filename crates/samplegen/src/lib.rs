@@ -4,14 +4,17 @@
 //! `make-samples` writes them into `samples/`; tests call the same builders to make variants
 //! (a healthy twin, a 200 MB setup log) in temporary folders.
 
+pub mod artefacts;
 pub mod bench;
 pub mod binaries;
 pub mod builder;
+pub mod catalog_scenarios;
 pub mod events;
 pub mod host;
 pub mod iis;
 pub mod registry;
 pub mod rng;
+pub mod runlog;
 pub mod scenarios;
 pub mod services;
 pub mod setup_log;

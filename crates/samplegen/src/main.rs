@@ -1,4 +1,5 @@
-//! `make-samples [DIR]`: writes every sample bundle into DIR (default `samples`).
+//! `make-samples [DIR]`: writes every sample bundle into DIR (default `samples`) and the
+//! scenario library, each bundle with its `<name>.labels.json`, into DIR/scenarios.
 //! `make-samples --bench DIR`: writes the large benchmark bundles into DIR (not committed).
 
 use samplegen::Form;
@@ -17,6 +18,10 @@ fn main() -> std::io::Result<()> {
     for (name, builder) in samplegen::samples() {
         let path = dir.join(name);
         builder.write(&path, Form::Zip)?;
+        println!("wrote {}", path.display());
+    }
+    let scenarios = dir.join("scenarios");
+    for path in samplegen::catalog_scenarios::write_all(&scenarios)? {
         println!("wrote {}", path.display());
     }
     Ok(())

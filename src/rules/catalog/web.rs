@@ -226,10 +226,10 @@ impl Rule for ExchangeAssemblyLoadFailed {
             }
             // An error before the last setup run is about an older build.
             let when = fact.time.map(|t| ctx.clock.to_utc(t));
-            if let (Some(s), Some(w)) = (since, when) {
-                if w < s {
-                    continue;
-                }
+            if let (Some(s), Some(w)) = (since, when)
+                && w < s
+            {
+                continue;
             }
             if let Some(c) = ASSEMBLY.captures(&ev.text()) {
                 by_assembly.entry(c[1].to_string()).or_default().push(fact);
@@ -248,7 +248,7 @@ impl Rule for ExchangeAssemblyLoadFailed {
                 let dll = format!("Bin\\{assembly}.dll");
                 let mut missing = Vec::new();
                 if let Some(inv) = &inventory {
-                    if inv.covers(&dll) && inv.get(&dll).is_none() {
+                    if inv.looks_complete() && inv.covers(&dll) && inv.get(&dll).is_none() {
                         missing.push(dll.clone());
                     }
                     if v15 {
@@ -256,7 +256,10 @@ impl Rule for ExchangeAssemblyLoadFailed {
                             "ClientAccess\\SharedWebConfig.config",
                             "FrontEnd\\HttpProxy\\SharedWebConfig.config",
                         ] {
-                            if inv.covers(shared) && inv.get(shared).is_none() {
+                            if inv.looks_complete()
+                                && inv.covers(shared)
+                                && inv.get(shared).is_none()
+                            {
                                 missing.push(shared.to_string());
                             }
                         }
@@ -270,10 +273,10 @@ impl Rule for ExchangeAssemblyLoadFailed {
                 }
                 let mut f = self.meta.finding(Some(&assembly), evidence);
                 f.title = if missing.is_empty() {
-                    format!("{assembly} cannot be loaded after the update")
+                    format!("The assembly {assembly} cannot be loaded after the update")
                 } else {
                     format!(
-                        "{assembly} cannot be loaded after the update: {} missing",
+                        "The assembly {assembly} cannot be loaded after the update: {} missing",
                         missing.join(" and ")
                     )
                 };
@@ -395,6 +398,14 @@ mod tests {
         facts
             .facts
             .push(entry(2, "Bin\\Microsoft.Exchange.Common.dll"));
+        // A partial inventory cannot say a file is missing.
+        assert_eq!(run_rule(&rule, &facts)[0].confidence, Confidence::Medium);
+        for i in 0..120 {
+            facts.facts.push(entry(
+                3 + i,
+                &format!("Bin\\Microsoft.Exchange.Part{i}.dll"),
+            ));
+        }
         let f = run_rule(&rule, &facts);
         assert!(
             f[0].title

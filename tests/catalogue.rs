@@ -1,0 +1,158 @@
+//! The known-issue catalogue from the outside (issue 7): a rule file given with `--rules DIR`
+//! adds a pattern without recompiling, and `docs/rules.md` lists every rule `exhume rules` has.
+
+mod common;
+
+use common::*;
+
+/// A 2016 CU run that stops on an error no built-in rule knows.
+const LOG: &str = "[03/04/2023 21:00:00.0000] [0] **********************************************
+[03/04/2023 21:00:00.0000] [0] Starting Microsoft Exchange Server 2016 Setup
+[03/04/2023 21:00:00.0000] [0] **********************************************
+[03/04/2023 21:00:00.0100] [0] Setup version: 15.1.2507.6.
+[03/04/2023 21:00:00.0200] [0] Command Line Parameter Name='mode', Value='Upgrade'.
+[03/04/2023 21:10:00.0000] [1] Beginning processing Install-MailboxRole
+[03/04/2023 21:11:00.0000] [1] [ERROR] The Contoso Vault journaling agent holds an exclusive lock on the transport queue database.
+[03/04/2023 21:11:00.0001] [1] [ERROR-REFERENCE] Id=MailboxComponent___0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e Component=EXCHANGE14:\\Current\\Release\\Shared\\Datacenter\\Setup
+[03/04/2023 21:11:00.0001] [1] Setup is stopping now because of one or more critical errors.
+[03/04/2023 21:11:00.0002] [1] Ending processing Install-MailboxRole
+[03/04/2023 21:11:02.0000] [0] The Exchange Server setup operation didn't complete.  More details can be found in ExchangeSetup.log located in the <SystemDrive>:\\ExchangeSetupLogs folder.
+[03/04/2023 21:11:02.0000] [0] End of Setup
+";
+
+const RULE: &str = r#"id = "contoso-vault-agent-lock"
+title = "The Contoso Vault journaling agent locks the transport queue"
+kind = "cause"
+severity = "critical"
+looks_for = "ExchangeSetup.log: the Contoso Vault agent holds a lock on the queue database"
+why = "Site-specific: the archiving agent keeps the queue database open while setup reconfigures transport."
+fix = ["Stop the Contoso Vault service for the duration of setup, then re-run setup."]
+references = ["Contoso runbook EX-42"]
+explains = ["setup-stopped-critical"]
+
+[match]
+setup_lines = ['^\[ERROR\] The Contoso Vault journaling agent holds an exclusive lock']
+"#;
+
+fn json(args: &[&str]) -> serde_json::Value {
+    let out = exhume(args);
+    assert!(
+        out.status.success(),
+        "exhume {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON output")
+}
+
+fn root_ids(d: &serde_json::Value) -> Vec<String> {
+    d["root_causes"]
+        .as_array()
+        .expect("root_causes")
+        .iter()
+        .filter_map(|r| r["id"].as_str().map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn a_rule_file_in_rules_dir_adds_a_pattern_without_recompiling() {
+    let bundle = temp_folder(&[("setup/ExchangeSetup.log", LOG.as_bytes())]);
+    let rules = temp_folder(&[("contoso-vault.toml", RULE.as_bytes())]);
+    let b = bundle.path().to_str().expect("utf-8 path");
+    let r = rules.path().to_str().expect("utf-8 path");
+
+    // Without the rule, only the generic fallback explains the stop, quoting the error.
+    let plain = json(&["analyze", b, "--format", "json"]);
+    assert_eq!(root_ids(&plain), vec!["setup-error-unrecognised"]);
+    assert!(
+        plain["root_causes"][0]["title"]
+            .as_str()
+            .is_some_and(|t| t.contains("Contoso Vault journaling agent"))
+    );
+
+    // With it, the site's own pattern is the root cause and the fallback steps aside.
+    let with = json(&["analyze", b, "--format", "json", "--rules", r]);
+    assert_eq!(root_ids(&with), vec!["contoso-vault-agent-lock"]);
+    let root = &with["root_causes"][0];
+    assert_eq!(root["evidence"][0]["locator"]["path"], "setup/ExchangeSetup.log");
+    assert!(
+        with["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .all(|f| f["id"] != "setup-error-unrecognised")
+    );
+
+    // `exhume rules --rules DIR` lists it beside the built-in catalogue.
+    let listed = json(&["rules", "--rules", r, "--json"]);
+    let ids: Vec<&str> = listed
+        .as_array()
+        .expect("rule list")
+        .iter()
+        .filter_map(|m| m["id"].as_str())
+        .collect();
+    assert!(ids.contains(&"contoso-vault-agent-lock"));
+    assert!(ids.contains(&"setup-resume-action-mismatch"));
+}
+
+#[test]
+fn a_broken_rule_file_is_refused_with_its_name() {
+    let bundle = temp_folder(&[("setup/ExchangeSetup.log", LOG.as_bytes())]);
+    let rules = temp_folder(&[("broken.toml", b"id = \"x\"\n[match]\nsetup_lines = ['(']\n")]);
+    let out = exhume(&[
+        "analyze",
+        bundle.path().to_str().expect("utf-8 path"),
+        "--rules",
+        rules.path().to_str().expect("utf-8 path"),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("broken.toml"));
+}
+
+/// The generated part of docs/rules.md starts after this line.
+const MARKER: &str = "<!-- catalogue: generated by tests/catalogue.rs; EXHUME_WRITE_RULES_DOC=1 cargo test --test catalogue -->";
+
+fn cell(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', " ")
+}
+
+#[test]
+fn docs_rules_md_lists_the_whole_catalogue() {
+    let rules = json(&["rules", "--json"]);
+    let rules = rules.as_array().expect("rule list");
+    assert!(rules.len() >= 20);
+    let mut table = String::new();
+    table.push_str(&format!("{} rules.\n\n", rules.len()));
+    table.push_str(
+        "| id | kind | severity | title | looks for | reference |\n|---|---|---|---|---|---|\n",
+    );
+    for r in rules {
+        let refs: Vec<&str> = r["references"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|x| x.as_str()).collect())
+            .unwrap_or_default();
+        table.push_str(&format!(
+            "| `{}` | {} | {} | {} | {} | {} |\n",
+            r["id"].as_str().unwrap_or(""),
+            r["kind"].as_str().unwrap_or(""),
+            r["severity"].as_str().unwrap_or(""),
+            cell(r["title"].as_str().unwrap_or("")),
+            cell(r["looks_for"].as_str().unwrap_or("")),
+            cell(&refs.join("; ")),
+        ));
+    }
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/rules.md");
+    let doc = std::fs::read_to_string(&path).expect("docs/rules.md");
+    let head = doc
+        .split_once(MARKER)
+        .map(|(h, _)| h.to_string())
+        .expect("docs/rules.md has the catalogue marker");
+    let want = format!("{head}{MARKER}\n\n{table}");
+    if std::env::var_os("EXHUME_WRITE_RULES_DOC").is_some() {
+        std::fs::write(&path, &want).expect("write docs/rules.md");
+        return;
+    }
+    assert!(
+        doc == want,
+        "docs/rules.md is stale: run `EXHUME_WRITE_RULES_DOC=1 cargo test --test catalogue`"
+    );
+}
