@@ -333,95 +333,6 @@ pub fn status(findings: &[Finding], missing_evidence: &[String]) -> Status {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::facts::Explains;
-
-    fn f(id: &str, kind: FindingKind, explains: &[&str]) -> Finding {
-        Finding {
-            id: id.into(),
-            title: id.into(),
-            kind,
-            severity: Severity::High,
-            confidence: Confidence::Medium,
-            subject: None,
-            time: None,
-            evidence: vec![],
-            why: String::new(),
-            fix: vec![format!("fix {id}"), "Re-run setup in upgrade mode.".into()],
-            references: vec![],
-            explains: explains.iter().map(|e| Explains::any(e)).collect(),
-        }
-    }
-
-    #[test]
-    fn the_unexplained_cause_is_the_root_and_explains_the_chain() {
-        let fs = vec![
-            f("stopped", FindingKind::Symptom, &[]),
-            f("disabled", FindingKind::Cause, &["stopped"]),
-            f("tokens", FindingKind::Cause, &["owa-down"]),
-            f("owa-down", FindingKind::Symptom, &[]),
-            f("lonely", FindingKind::Symptom, &[]),
-        ];
-        // tokens is itself explained by stopped
-        let mut fs = fs;
-        fs[0].explains.push(Explains::any("tokens"));
-        let c = correlate(&fs);
-        assert_eq!(c.root_causes.len(), 1);
-        assert_eq!(c.root_causes[0].id, "disabled");
-        assert_eq!(
-            c.root_causes[0].explains,
-            vec!["stopped", "tokens", "owa-down"]
-        );
-        assert_eq!(c.unexplained, vec!["lonely"]);
-        let rerun = c.plan.iter().filter(|s| is_rerun(&s.text)).count();
-        assert_eq!(rerun, 1, "re-run setup appears once");
-        assert!(c.plan[0].text.starts_with("Back up"));
-        assert!(c.plan.last().unwrap().text.starts_with("Verify"));
-        let fix_disabled = c
-            .plan
-            .iter()
-            .position(|s| s.text == "fix disabled")
-            .unwrap();
-        let fix_owa = c
-            .plan
-            .iter()
-            .position(|s| s.text == "fix owa-down")
-            .unwrap();
-        assert!(fix_disabled < fix_owa);
-    }
-
-    #[test]
-    fn subject_narrows_links() {
-        let mut a = f("disabled", FindingKind::Cause, &[]);
-        a.explains = vec![Explains::about("svc-down", "X")];
-        let mut b = f("svc-down", FindingKind::Symptom, &[]);
-        b.subject = Some("Y".into());
-        let c = correlate(&[a, b]);
-        assert!(c.root_causes[0].explains.is_empty());
-        assert_eq!(c.unexplained, vec!["svc-down:Y"]);
-    }
-
-    #[test]
-    fn healthy_needs_complete_evidence() {
-        assert_eq!(status(&[], &[]), Status::Healthy);
-        assert_eq!(status(&[], &["no setup log".into()]), Status::Inconclusive);
-        let mut risk = f("av", FindingKind::Risk, &[]);
-        risk.severity = Severity::Medium;
-        assert_eq!(status(std::slice::from_ref(&risk), &[]), Status::Issues);
-        assert_eq!(
-            status(&[risk], &["services.csv absent".into()]),
-            Status::Inconclusive,
-            "issues with evidence missing are not the whole story"
-        );
-        assert_eq!(
-            status(&[f("x", FindingKind::Symptom, &[])], &[]),
-            Status::Failed
-        );
-    }
-}
-
 /// One sentence a busy engineer can act on.
 pub fn verdict(
     status: Status,
@@ -588,11 +499,10 @@ fn effects<'a>(keys: impl Iterator<Item = &'a str>, findings: &[Finding]) -> Vec
         let Some(f) = findings.iter().find(|f| f.key() == k) else {
             continue;
         };
-        if let Some((_, e)) = EFFECTS.iter().find(|(id, _)| *id == f.id) {
-            if !out.contains(e) {
+        if let Some((_, e)) = EFFECTS.iter().find(|(id, _)| *id == f.id)
+            && !out.contains(e) {
                 out.push(e);
             }
-        }
     }
     out
 }
@@ -616,5 +526,94 @@ fn lower_first(s: &str) -> String {
             out
         }
         _ => s.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::facts::Explains;
+
+    fn f(id: &str, kind: FindingKind, explains: &[&str]) -> Finding {
+        Finding {
+            id: id.into(),
+            title: id.into(),
+            kind,
+            severity: Severity::High,
+            confidence: Confidence::Medium,
+            subject: None,
+            time: None,
+            evidence: vec![],
+            why: String::new(),
+            fix: vec![format!("fix {id}"), "Re-run setup in upgrade mode.".into()],
+            references: vec![],
+            explains: explains.iter().map(|e| Explains::any(e)).collect(),
+        }
+    }
+
+    #[test]
+    fn the_unexplained_cause_is_the_root_and_explains_the_chain() {
+        let fs = vec![
+            f("stopped", FindingKind::Symptom, &[]),
+            f("disabled", FindingKind::Cause, &["stopped"]),
+            f("tokens", FindingKind::Cause, &["owa-down"]),
+            f("owa-down", FindingKind::Symptom, &[]),
+            f("lonely", FindingKind::Symptom, &[]),
+        ];
+        // tokens is itself explained by stopped
+        let mut fs = fs;
+        fs[0].explains.push(Explains::any("tokens"));
+        let c = correlate(&fs);
+        assert_eq!(c.root_causes.len(), 1);
+        assert_eq!(c.root_causes[0].id, "disabled");
+        assert_eq!(
+            c.root_causes[0].explains,
+            vec!["stopped", "tokens", "owa-down"]
+        );
+        assert_eq!(c.unexplained, vec!["lonely"]);
+        let rerun = c.plan.iter().filter(|s| is_rerun(&s.text)).count();
+        assert_eq!(rerun, 1, "re-run setup appears once");
+        assert!(c.plan[0].text.starts_with("Back up"));
+        assert!(c.plan.last().unwrap().text.starts_with("Verify"));
+        let fix_disabled = c
+            .plan
+            .iter()
+            .position(|s| s.text == "fix disabled")
+            .unwrap();
+        let fix_owa = c
+            .plan
+            .iter()
+            .position(|s| s.text == "fix owa-down")
+            .unwrap();
+        assert!(fix_disabled < fix_owa);
+    }
+
+    #[test]
+    fn subject_narrows_links() {
+        let mut a = f("disabled", FindingKind::Cause, &[]);
+        a.explains = vec![Explains::about("svc-down", "X")];
+        let mut b = f("svc-down", FindingKind::Symptom, &[]);
+        b.subject = Some("Y".into());
+        let c = correlate(&[a, b]);
+        assert!(c.root_causes[0].explains.is_empty());
+        assert_eq!(c.unexplained, vec!["svc-down:Y"]);
+    }
+
+    #[test]
+    fn healthy_needs_complete_evidence() {
+        assert_eq!(status(&[], &[]), Status::Healthy);
+        assert_eq!(status(&[], &["no setup log".into()]), Status::Inconclusive);
+        let mut risk = f("av", FindingKind::Risk, &[]);
+        risk.severity = Severity::Medium;
+        assert_eq!(status(std::slice::from_ref(&risk), &[]), Status::Issues);
+        assert_eq!(
+            status(&[risk], &["services.csv absent".into()]),
+            Status::Inconclusive,
+            "issues with evidence missing are not the whole story"
+        );
+        assert_eq!(
+            status(&[f("x", FindingKind::Symptom, &[])], &[]),
+            Status::Failed
+        );
     }
 }

@@ -15,7 +15,7 @@ mod reader;
 mod source;
 
 pub use layout::{ArtefactKind, classify};
-pub use limits::Limits;
+pub use limits::{Deadline, Limits};
 pub use manifest::{Custody, Manifest};
 pub use reader::LimitHit;
 
@@ -49,6 +49,10 @@ pub enum Error {
         count: usize,
         limit: usize,
     },
+    #[error(
+        "{path}: {size} bytes, more than the limit of {limit} (raise it with --max-bundle-size)"
+    )]
+    TooLarge { path: PathBuf, size: u64, limit: u64 },
     #[error("{path}: empty bundle, nothing to analyse")]
     Empty { path: PathBuf },
     #[error("{0}")]
@@ -89,8 +93,11 @@ pub struct Bundle {
     pub limits: Limits,
     source: Source,
     bytes_read: AtomicU64,
-    hashes: Mutex<BTreeMap<String, Result<(String, u64), String>>>,
+    hashes: Mutex<BTreeMap<String, MemberHash>>,
 }
+
+/// A member's (SHA-256, size), or why it could not be read.
+pub type MemberHash = Result<(String, u64), String>;
 
 impl Bundle {
     /// Opens a zip or a folder. Fails only when there is no bundle to speak of.
@@ -102,6 +109,13 @@ impl Bundle {
                 source: e,
             },
         })?;
+        if !meta.is_dir() && meta.len() > limits.max_bundle_bytes {
+            return Err(Error::TooLarge {
+                path: path.to_path_buf(),
+                size: meta.len(),
+                limit: limits.max_bundle_bytes,
+            });
+        }
         let (source, form, listing) = if meta.is_dir() {
             let (src, listing) = source::open_folder(path, limits)?;
             (src, Form::Folder, listing)
@@ -192,6 +206,7 @@ impl Bundle {
                     compressed: entry.compressed_size,
                     ratio: (self.form == Form::Zip).then_some(self.limits.max_ratio),
                     total: self.limits.max_total_bytes,
+                    deadline: limits::Deadline::start(&self.limits),
                 },
                 &self.bytes_read,
             );
@@ -231,7 +246,7 @@ impl Bundle {
     }
 
     /// Every member's (SHA-256, size) as read so far, or why it could not be read.
-    pub fn member_hashes(&self) -> Vec<(String, Result<(String, u64), String>)> {
+    pub fn member_hashes(&self) -> Vec<(String, MemberHash)> {
         self.hashes
             .lock()
             .unwrap_or_else(|p| p.into_inner())

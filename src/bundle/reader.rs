@@ -29,6 +29,7 @@ pub(super) struct Caps {
     pub compressed: u64,
     pub ratio: Option<u64>,
     pub total: u64,
+    pub deadline: super::limits::Deadline,
 }
 
 pub(super) struct LimitedReader<'a> {
@@ -49,6 +50,7 @@ impl<'a> LimitedReader<'a> {
     }
 
     fn check(&self) -> Result<(), LimitHit> {
+        self.caps.deadline.check()?;
         if self.read > self.caps.per_file {
             return Err(LimitHit {
                 limit: "member size",
@@ -56,8 +58,8 @@ impl<'a> LimitedReader<'a> {
                 flag: "--max-file-size",
             });
         }
-        if let Some(ratio) = self.caps.ratio {
-            if self.read > super::Limits::RATIO_FLOOR
+        if let Some(ratio) = self.caps.ratio
+            && self.read > super::Limits::RATIO_FLOOR
                 && self.read / self.caps.compressed.max(1) > ratio
             {
                 return Err(LimitHit {
@@ -66,7 +68,6 @@ impl<'a> LimitedReader<'a> {
                     flag: "--max-ratio",
                 });
             }
-        }
         Ok(())
     }
 }

@@ -44,8 +44,8 @@ pub fn parse_reader(
             Some((time, level, text)) => {
                 stamped += 1;
                 state.on_line(n, time, level, text, sink);
-                if let Some(set) = interest {
-                    if set.is_match(text) {
+                if let Some(set) = interest
+                    && set.is_match(text) {
                         sink.push(Fact {
                             time: Some(Stamp::Local(time)),
                             evidence: Evidence::new(Locator::line(path, n), text),
@@ -56,7 +56,6 @@ pub fn parse_reader(
                             }),
                         });
                     }
-                }
             }
             None => state.on_continuation(n, line),
         }
@@ -287,11 +286,10 @@ impl State {
         if let Some(cmd) = command_start(msg) {
             e.in_command = !cmd.1;
             e.err.command = Some(cmd.0);
-            if !e.in_command {
-                if let Some(tail) = after_was_run(msg) {
+            if !e.in_command
+                && let Some(tail) = after_was_run(msg) {
                     e.err.messages.push(tail);
                 }
-            }
         } else {
             e.err.messages.push(msg.to_string());
         }
@@ -316,12 +314,11 @@ impl State {
             } else {
                 push_cmd(cmd, line);
             }
-        } else if let Some(last) = e.err.messages.last_mut() {
-            if !line.trim().is_empty() && last.len() < 4096 {
+        } else if let Some(last) = e.err.messages.last_mut()
+            && !line.trim().is_empty() && last.len() < 4096 {
                 last.push(' ');
                 last.push_str(line.trim());
             }
-        }
     }
 
     fn mark_last_error_critical(&mut self, sink: &mut Sink) {

@@ -14,8 +14,8 @@ pub fn parse(input: &Input<'_>, sink: &mut Sink) -> Result<(), Error> {
         .with_reader(input.entry, |r| {
             let mut lines = LineReader::new(r, max_line)?;
             while let Some((n, line)) = lines.next_line()? {
-                if let Some(set) = &interest {
-                    if set.is_match(line) {
+                if let Some(set) = &interest
+                    && set.is_match(line) {
                         sink.push(Fact {
                             time: None,
                             evidence: Evidence::new(Locator::line(&path, n), line),
@@ -26,7 +26,6 @@ pub fn parse(input: &Input<'_>, sink: &mut Sink) -> Result<(), Error> {
                             }),
                         });
                     }
-                }
             }
             if let Some(d) = lines.damage() {
                 sink.problem(&path, d);

@@ -122,6 +122,6 @@ pub fn run(rules: &[Box<dyn Rule>], ctx: &Context<'_>) -> Vec<Finding> {
     use rayon::prelude::*;
     let mut out: Vec<Finding> = rules.par_iter().flat_map(|r| r.check(ctx)).collect();
     catalog::drop_superseded(&mut out);
-    out.sort_by(|a, b| a.key().cmp(&b.key()));
+    out.sort_by_key(|a| a.key());
     out
 }

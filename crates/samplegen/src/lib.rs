@@ -34,3 +34,11 @@ pub fn samples() -> Vec<(&'static str, BundleBuilder)> {
         ),
     ]
 }
+
+/// The bundles a benchmark batch cycles through: every sample (and scenario, when present).
+pub fn batch_pool() -> Vec<(String, BundleBuilder)> {
+    samples()
+        .into_iter()
+        .map(|(n, b)| (n.to_string(), b))
+        .collect()
+}

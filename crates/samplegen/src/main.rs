@@ -12,6 +12,21 @@ fn main() -> std::io::Result<()> {
         let path = dir.join("setup-200mb");
         samplegen::bench::big_setup_bundle(200 << 20).write(&path, Form::Folder)?;
         println!("wrote {}", path.display());
+        let evtx = dir.join("evtx-1gb");
+        let records = samplegen::bench::big_evtx_bundle(&evtx, 1 << 30)?;
+        println!("wrote {} ({records} records)", evtx.display());
+        return Ok(());
+    }
+    if args.first().map(String::as_str) == Some("--batch") {
+        let dir = PathBuf::from(args.get(1).map(String::as_str).unwrap_or("bench-out/batch"));
+        let n: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(200);
+        let pool = samplegen::batch_pool();
+        for i in 0..n {
+            let (name, builder) = &pool[i % pool.len()];
+            let path = dir.join(format!("{i:04}-{name}"));
+            builder.write(&path, Form::Zip)?;
+        }
+        println!("wrote {n} bundles into {}", dir.display());
         return Ok(());
     }
     let dir = PathBuf::from(args.first().cloned().unwrap_or_else(|| "samples".into()));

@@ -230,7 +230,7 @@ pub fn csv(rows: &[Row]) -> String {
     let mut out = String::from("#TYPE Selected.System.Management.ManagementObject\n");
     out.push_str("\"Name\",\"DisplayName\",\"StartMode\",\"State\",\"StartName\",\"PathName\"\n");
     let mut sorted = rows.to_vec();
-    sorted.sort_by(|a, b| a.0.to_lowercase().cmp(&b.0.to_lowercase()));
+    sorted.sort_by_key(|a| a.0.to_lowercase());
     for (n, d, m, s, p) in &sorted {
         out.push_str(&format!(
             "{},{},{},{},{},{}\n",

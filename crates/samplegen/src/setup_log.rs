@@ -218,11 +218,11 @@ fn component_body(w: &mut Writer, component: &str) {
         w.line(2, &format!("Active Directory session settings for '{cmdlet}' are: View Entire Forest: 'True', Configuration Domain Controller: 'DC01.contoso.local', Preferred Global Catalog: 'DC01.contoso.local', Preferred Domain Controllers: '{{ DC01.contoso.local }}'"));
         w.same(
             2,
-            &format!("User specified parameters:  -DomainController:'DC01.contoso.local'"),
+            "User specified parameters:  -DomainController:'DC01.contoso.local'",
         );
         w.line(2, &format!("Beginning processing {cmdlet}"));
         if w.rng().chance(30) {
-            w.line(2, &format!("Searching objects of type \"Server\" with filter \"$null\", scope \"SubTree\" under the root \"$null\"."));
+            w.line(2, "Searching objects of type \"Server\" with filter \"$null\", scope \"SubTree\" under the root \"$null\".");
             w.line(
                 2,
                 "Previous operation run on domain controller 'DC01.contoso.local'.",
@@ -400,11 +400,10 @@ pub fn write_run(w: &mut Writer, run: &Run) {
         }
         for (name, what) in components(role) {
             w.line(1, &format!("Processing component '{name}' ({what})."));
-            if let Ending::Interrupted { task: t } = &run.ending {
-                if *t == task && name.contains("Setter") {
+            if let Ending::Interrupted { task: t } = &run.ending
+                && *t == task && name.contains("Setter") {
                     return;
                 }
-            }
             if let Ending::Failed {
                 task: t,
                 component,
@@ -414,8 +413,7 @@ pub fn write_run(w: &mut Writer, run: &Run) {
                 at,
                 ..
             } = &run.ending
-            {
-                if *t == task && name == component {
+                && *t == task && name == component {
                     w.wait(9);
                     let pinned = at.is_some();
                     if let Some(at) = at {
@@ -475,7 +473,6 @@ pub fn write_run(w: &mut Writer, run: &Run) {
                     w.line(1, &format!("Ending processing {task}"));
                     return;
                 }
-            }
             component_body(w, name);
             let secs = w.rng().range(1, 25) as i64;
             w.wait(secs);
