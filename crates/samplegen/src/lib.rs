@@ -35,10 +35,15 @@ pub fn samples() -> Vec<(&'static str, BundleBuilder)> {
     ]
 }
 
-/// The bundles a benchmark batch cycles through: every sample (and scenario, when present).
+/// The bundles a benchmark batch cycles through: every sample and every scenario.
 pub fn batch_pool() -> Vec<(String, BundleBuilder)> {
     samples()
         .into_iter()
         .map(|(n, b)| (n.to_string(), b))
+        .chain(
+            catalog_scenarios::all()
+                .into_iter()
+                .map(|s| (format!("{}.zip", s.name), s.bundle)),
+        )
         .collect()
 }
