@@ -13,7 +13,7 @@ const MAX_BOX_W: f64 = 240.0;
 const MIN_BOX_W: f64 = 170.0;
 const COL_GAP: f64 = 40.0;
 const ROW_GAP: f64 = 14.0;
-const PAD: f64 = 6.0;
+const PAD: f64 = 10.0;
 /// Title font size; 24 px of each box go to the colour strip and margins.
 const TEXT_PX: f64 = 12.5;
 const MAX_LINES: usize = 5;
@@ -54,66 +54,114 @@ struct Node {
     kind: String,
     severity: String,
     depth: usize,
+    /// Column drawn in: the depth, or further right inside a grid of leaves.
+    col: usize,
     row: f64,
     parent: Option<usize>,
+    /// Drawn inside its parent's grid of leaves, which gets one arrow for all.
+    in_grid: bool,
 }
 
+/// Leaves explained by one finding, drawn as a grid: (parent, first col, last col, first row,
+/// last row).
+struct Grid {
+    parent: usize,
+    cols: (usize, usize),
+    rows: (f64, f64),
+}
+
+/// More leaves than this under one finding are drawn in a grid instead of one tall column.
+const STACK: usize = 4;
+const GRID_COLS: usize = 3;
+
 /// Lays the tree out: leaves take consecutive rows in depth-first order, a parent sits midway
-/// between its first and last child, so arrows never cross.
-fn layout(d: &Diagnosis, rc: &RootCause) -> Vec<Node> {
-    fn place(
-        d: &Diagnosis,
-        n: &ChainNode<'_>,
-        parent: usize,
-        next_leaf: &mut f64,
-        out: &mut Vec<Node>,
-    ) -> f64 {
-        let f = d.finding(&n.link.key);
-        let me = out.len();
-        out.push(Node {
+/// between its first and last child, so arrows never cross. A finding that explains many
+/// findings which explain nothing further gets them as a grid, not one very tall column.
+fn layout(d: &Diagnosis, rc: &RootCause) -> (Vec<Node>, Vec<Grid>) {
+    struct Ctx<'d> {
+        d: &'d Diagnosis,
+        next_row: f64,
+        out: Vec<Node>,
+        grids: Vec<Grid>,
+    }
+    fn node(cx: &Ctx<'_>, n: &ChainNode<'_>, parent: usize) -> Node {
+        let f = cx.d.finding(&n.link.key);
+        Node {
             key: n.link.key.clone(),
             title: n.link.title.clone(),
             kind: f.map_or("symptom".into(), |f| view::label(&f.kind)),
             severity: f.map_or(String::new(), |f| view::label(&f.severity)),
             depth: n.link.depth,
+            col: n.link.depth,
             row: 0.0,
             parent: Some(parent),
-        });
-        let rows: Vec<f64> = n
-            .children
-            .iter()
-            .map(|c| place(d, c, me, next_leaf, out))
-            .collect();
-        let row = match (rows.first(), rows.last()) {
-            (Some(a), Some(b)) => (a + b) / 2.0,
-            _ => {
-                let r = *next_leaf;
-                *next_leaf += 1.0;
-                r
-            }
-        };
-        out[me].row = row;
-        row
+            in_grid: false,
+        }
     }
-    let mut out = vec![Node {
-        key: rc.key.clone(),
-        title: rc.title.clone(),
-        kind: "cause".into(),
-        severity: view::label(&rc.severity),
-        depth: 0,
-        row: 0.0,
-        parent: None,
-    }];
-    let mut next_leaf = 0.0;
-    let rows: Vec<f64> = view::chain_tree(rc)
-        .iter()
-        .map(|c| place(d, c, 0, &mut next_leaf, &mut out))
-        .collect();
-    out[0].row = match (rows.first(), rows.last()) {
-        (Some(a), Some(b)) => (a + b) / 2.0,
-        _ => 0.0,
+    /// Places the children of `me` (at column `col`) and returns the row `me` sits on.
+    fn children(cx: &mut Ctx<'_>, kids: &[ChainNode<'_>], me: usize, col: usize) -> f64 {
+        if kids.is_empty() {
+            let r = cx.next_row;
+            cx.next_row += 1.0;
+            return r;
+        }
+        if kids.len() > STACK && kids.iter().all(|k| k.children.is_empty()) {
+            let cols = kids.len().div_ceil(STACK).min(GRID_COLS);
+            let rows = kids.len().div_ceil(cols);
+            let top = cx.next_row;
+            for (i, k) in kids.iter().enumerate() {
+                let mut n = node(cx, k, me);
+                n.col = col + 1 + i % cols;
+                n.row = top + (i / cols) as f64;
+                n.in_grid = true;
+                cx.out.push(n);
+            }
+            cx.next_row += rows as f64;
+            let bottom = top + rows as f64 - 1.0;
+            cx.grids.push(Grid {
+                parent: me,
+                cols: (col + 1, col + cols),
+                rows: (top, bottom),
+            });
+            return (top + bottom) / 2.0;
+        }
+        let rows: Vec<f64> = kids
+            .iter()
+            .map(|k| {
+                let n = node(cx, k, me);
+                let col = n.col;
+                let i = cx.out.len();
+                cx.out.push(n);
+                let r = children(cx, &k.children, i, col);
+                cx.out[i].row = r;
+                r
+            })
+            .collect();
+        match (rows.first(), rows.last()) {
+            (Some(a), Some(b)) => (a + b) / 2.0,
+            _ => 0.0,
+        }
+    }
+    let mut cx = Ctx {
+        d,
+        next_row: 0.0,
+        out: vec![Node {
+            key: rc.key.clone(),
+            title: rc.title.clone(),
+            kind: "cause".into(),
+            severity: view::label(&rc.severity),
+            depth: 0,
+            col: 0,
+            row: 0.0,
+            parent: None,
+            in_grid: false,
+        }],
+        grids: Vec::new(),
     };
-    out
+    let tree = view::chain_tree(rc);
+    let root_row = children(&mut cx, &tree, 0, 0);
+    cx.out[0].row = if tree.is_empty() { 0.0 } else { root_row };
+    (cx.out, cx.grids)
 }
 
 /// Approximate advance of a character in em for Arial-like sans fonts (Liberation Sans, Arial,
@@ -183,16 +231,18 @@ pub(super) fn wrap(s: &str, max_px: f64, lines: usize) -> Vec<String> {
 
 /// The diagram of one root cause; `n` keeps marker ids unique when there are several.
 pub fn diagram(d: &Diagnosis, rc: &RootCause, ids: &Ids, n: usize) -> Markup {
-    let nodes = layout(d, rc);
-    let cols = nodes.iter().map(|n| n.depth).max().unwrap_or(0) + 1;
+    let (nodes, grids) = layout(d, rc);
+    let cols = nodes.iter().map(|n| n.col).max().unwrap_or(0) + 1;
     let rows = nodes.iter().map(|n| n.row).fold(0.0, f64::max) + 1.0;
     let titles: Vec<&str> = nodes.iter().map(|n| n.title.as_str()).collect();
     let g = Geometry::new(cols, &titles);
     let (box_w, box_h) = (g.box_w, g.box_h);
     let width = PAD * 2.0 + cols as f64 * box_w + (cols - 1) as f64 * COL_GAP;
     let height = PAD * 2.0 + rows * box_h + (rows - 1.0) * ROW_GAP;
-    let x = |n: &Node| PAD + n.depth as f64 * (box_w + COL_GAP);
-    let y = |n: &Node| PAD + n.row * (box_h + ROW_GAP);
+    let col_x = |c: usize| PAD + c as f64 * (box_w + COL_GAP);
+    let row_y = |r: f64| PAD + r * (box_h + ROW_GAP);
+    let x = |n: &Node| col_x(n.col);
+    let y = |n: &Node| row_y(n.row);
     let marker = format!("arrow-{n}");
     let label = format!(
         "Chain of {}: {} finding(s) explained",
@@ -209,7 +259,22 @@ pub fn diagram(d: &Diagnosis, rc: &RootCause, ids: &Ids, n: usize) -> Markup {
                     path d="M0,0 L10,5 L0,10 z" fill="#8c959f" {}
                 }
             }
-            @for c in &nodes {
+            @for gr in &grids {
+                @let p = &nodes[gr.parent];
+                @let gx = col_x(gr.cols.0) - 8.0;
+                @let gy = row_y(gr.rows.0) - 8.0;
+                @let gw = col_x(gr.cols.1) + box_w - col_x(gr.cols.0) + 16.0;
+                @let gh = row_y(gr.rows.1) + box_h - row_y(gr.rows.0) + 16.0;
+                rect x=(fmt(gx)) y=(fmt(gy)) width=(fmt(gw)) height=(fmt(gh)) rx="10"
+                    fill="#f6f8fa" stroke="#d1d9e0" stroke-dasharray="4 3" {}
+                @let (x1, y1) = (x(p) + box_w, y(p) + box_h / 2.0);
+                @let (x2, y2) = (gx - 2.0, gy + gh / 2.0);
+                @let mid = (x1 + x2) / 2.0;
+                path d=(format!("M{} {} C{} {} {} {} {} {}", fmt(x1), fmt(y1), fmt(mid), fmt(y1), fmt(mid), fmt(y2), fmt(x2), fmt(y2)))
+                    fill="none" stroke="#8c959f" stroke-width="1.6"
+                    marker-end=(format!("url(#{marker})")) {}
+            }
+            @for c in nodes.iter().filter(|c| !c.in_grid) {
                 @if let Some(p) = c.parent.map(|p| &nodes[p]) {
                     @let (x1, y1) = (x(p) + box_w, y(p) + box_h / 2.0);
                     @let (x2, y2) = (x(c) - 2.0, y(c) + box_h / 2.0);
@@ -287,7 +352,7 @@ mod tests {
     fn parents_sit_between_their_children() {
         let d = crate::report::testing::rich();
         let rc = &d.root_causes[0];
-        let nodes = layout(&d, rc);
+        let (nodes, _) = layout(&d, rc);
         assert_eq!(nodes.len(), rc.chain.len() + 1);
         for (i, n) in nodes.iter().enumerate() {
             let kids: Vec<f64> = nodes
@@ -304,5 +369,41 @@ mod tests {
         }
         // Two leaves at depth 4 under the tokens finding: two rows at least.
         assert!(nodes.iter().any(|n| n.depth == 4));
+    }
+
+    #[test]
+    fn many_leaves_under_one_finding_become_a_grid() {
+        use crate::diagnosis::ChainLink;
+        let d = crate::report::testing::seed();
+        let mut rc = d.root_causes[0].clone();
+        let link = |key: String, depth, via: &str| ChainLink {
+            title: key.clone(),
+            key,
+            depth,
+            via: via.into(),
+        };
+        rc.chain = vec![link("mid".into(), 1, &rc.key)];
+        rc.chain
+            .extend((0..12).map(|i| link(format!("leaf{i}"), 2, "mid")));
+        let (nodes, grids) = layout(&d, &rc);
+        assert_eq!(grids.len(), 1);
+        assert_eq!(grids[0].cols, (2, 4), "three columns right of `mid`");
+        assert_eq!(grids[0].rows, (0.0, 3.0), "four rows");
+        // Every cell is used once.
+        let mut cells: Vec<(usize, u64)> = nodes
+            .iter()
+            .filter(|n| n.in_grid)
+            .map(|n| (n.col, n.row as u64))
+            .collect();
+        cells.sort();
+        cells.dedup();
+        assert_eq!(cells.len(), 12);
+        // The finding with the grid sits level with the grid's middle.
+        assert_eq!(nodes[1].row, 1.5);
+        // Fewer leaves stay a column with an arrow each.
+        rc.chain.truncate(1 + STACK);
+        let (nodes, grids) = layout(&d, &rc);
+        assert!(grids.is_empty());
+        assert!(nodes.iter().all(|n| !n.in_grid && n.col == n.depth));
     }
 }
