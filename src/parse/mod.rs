@@ -73,6 +73,9 @@ pub struct EventFilter {
     pub ids: HashSet<(String, u32)>,
     /// Lower-case providers kept whatever the id (e.g. antivirus products).
     pub providers: HashSet<String>,
+    /// Events kept so far by every EVTX parser of this analysis, so that
+    /// [`Limits::max_events_kept`] holds for the bundle, not per file.
+    pub kept: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl EventFilter {
@@ -82,6 +85,14 @@ impl EventFilter {
         }
         let p = provider.to_ascii_lowercase();
         self.providers.contains(&p) || self.ids.contains(&(p, id))
+    }
+
+    /// Takes one place in the bundle's budget of kept events; false once `limit` is reached.
+    pub fn reserve(&self, limit: usize) -> bool {
+        use std::sync::atomic::Ordering;
+        self.kept
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| (n < limit).then_some(n + 1))
+            .is_ok()
     }
 }
 
