@@ -73,7 +73,10 @@ fn a_rule_file_in_rules_dir_adds_a_pattern_without_recompiling() {
     let with = json(&["analyze", b, "--format", "json", "--rules", r]);
     assert_eq!(root_ids(&with), vec!["contoso-vault-agent-lock"]);
     let root = &with["root_causes"][0];
-    assert_eq!(root["evidence"][0]["locator"]["path"], "setup/ExchangeSetup.log");
+    assert_eq!(
+        root["evidence"][0]["locator"]["path"],
+        "setup/ExchangeSetup.log"
+    );
     assert!(
         with["findings"]
             .as_array()

@@ -11,7 +11,8 @@ use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-/// The rule files compiled into exhume.
+/// The rule files compiled into exhume (one line per file, kept sorted).
+#[rustfmt::skip]
 const BUILTIN: &[(&str, &str)] = &[
     ("ad-access-denied.toml", include_str!("../../rules/ad-access-denied.toml")),
     ("ad-newer-than-setup.toml", include_str!("../../rules/ad-newer-than-setup.toml")),

@@ -576,3 +576,47 @@ fn every_rule_is_documented() {
         assert!(!m.references.is_empty(), "{} has no public reference", m.id);
     }
 }
+
+#[test]
+fn every_file_in_rules_dir_is_embedded() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .expect("rules/ exists")
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str().map(str::to_string))
+        .filter(|n| n.ends_with(".toml"))
+        .map(|n| n.trim_end_matches(".toml").to_string())
+        .collect();
+    files.sort();
+    let mut ids: Vec<String> = builtin().iter().map(|r| r.meta().id.clone()).collect();
+    ids.sort();
+    assert_eq!(
+        files, ids,
+        "rules/*.toml (file name = id) and BUILTIN in pattern.rs differ"
+    );
+}
+
+/// Every setup-log line of every bundle meets the one `RegexSet` of all patterns (200 MB logs
+/// exist), so built-in patterns must reject most lines in their first bytes: anchored at the
+/// start, and no bounded wildcard (`.{0,200}`) where any line could enter it, which multiplies
+/// the automaton's states.
+#[test]
+fn builtin_patterns_are_anchored_and_cheap() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+    for e in std::fs::read_dir(&dir).expect("rules/").flatten() {
+        let text = std::fs::read_to_string(e.path()).expect("rule file");
+        let v: toml::Value = toml::from_str(&text).expect("rule file is TOML");
+        let lines = v
+            .get("match")
+            .and_then(|m| m.get("setup_lines"))
+            .and_then(|l| l.as_array())
+            .cloned()
+            .unwrap_or_default();
+        for p in lines.iter().filter_map(|p| p.as_str()) {
+            let name = e.file_name();
+            assert!(p.starts_with('^'), "{name:?}: {p} is not anchored");
+            assert!(!p.contains(".{0,"), "{name:?}: {p} has a bounded wildcard");
+            assert!(!p.contains("(?i"), "{name:?}: {p} is case-insensitive");
+        }
+    }
+}
