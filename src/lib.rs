@@ -8,24 +8,27 @@
 //!               └─ timeline   one clock (local setup logs vs UTC events), merged timeline
 //!                   └─ rules      facts → findings (cause | symptom | risk)
 //!                       └─ correlate  explains graph → root causes, verdict, plan
-//!                           └─ report     text, JSON (and the formats in `report`)
+//!                           └─ report     text, Markdown, JSON, HTML, timeline CSV/JSONL
 //! ```
 //!
-//! [`analyze`] runs the whole pipeline on one bundle.
+//! [`analyze`] runs the whole pipeline on one bundle; [`batch`] runs it over many, in parallel.
 
 #![forbid(unsafe_code)]
 #![deny(unused_must_use)]
 
-pub mod analysis;
-pub mod batch;
+// The pipeline, in order.
 pub mod bundle;
+pub mod parse;
+pub mod facts;
+pub mod timeline;
+pub mod rules;
 pub mod correlate;
 pub mod diagnosis;
-pub mod facts;
-pub mod parse;
 pub mod report;
-pub mod rules;
-pub mod timeline;
+
+// Running it: one bundle, or many.
+pub mod analysis;
+pub mod batch;
 
 pub use analysis::{Analysis, Options, analyze};
 pub use diagnosis::Diagnosis;
