@@ -6,7 +6,10 @@
 use std::time::Instant;
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
     match args.first().map(String::as_str) {
         Some("setup") => setup(args.get(1).expect("setup FILE")),
         _ => eprintln!("usage: stages setup FILE"),
@@ -23,8 +26,14 @@ fn setup(path: &str) {
         let mut sink = exhume::parse::Sink::default();
         let mut r: &[u8] = &bytes;
         let t = Instant::now();
-        exhume::parse::setup_log::parse_reader(&mut r, "setup/ExchangeSetup.log", 1 << 20, None, &mut sink)
-            .expect("parses");
+        exhume::parse::setup_log::parse_reader(
+            &mut r,
+            "setup/ExchangeSetup.log",
+            1 << 20,
+            None,
+            &mut sink,
+        )
+        .expect("parses");
         best = best.min(t.elapsed().as_secs_f64());
         facts = sink.facts.len();
     }
