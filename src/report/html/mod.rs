@@ -121,7 +121,7 @@ pub fn render(d: &Diagnosis) -> String {
                                         @for m in &marks {
                                             tr {
                                                 td.num { (m.number) }
-                                                td.mono { (view::time(m.time)) }
+                                                td.mono.nowrap { (view::time(m.time)) }
                                                 td { a href=(ids.href(&m.finding.key())) { (m.finding.title) } }
                                                 td { (view::label(&m.finding.kind)) }
                                                 td { (severity(&view::label(&m.finding.severity))) }

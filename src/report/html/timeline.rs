@@ -287,13 +287,18 @@ pub fn chart(d: &Diagnosis, marks: &[Mark<'_>], ids: &Ids) -> Markup {
                     }
                 }
             }
+            // Guide lines first, so no line is drawn over another finding's marker.
+            @for (m, (x, row)) in marks.iter().zip(&placed) {
+                @let cy = mark_top + *row as f64 * MARK_ROW + MARK_R;
+                line x1=(fmt(*x)) x2=(fmt(*x)) y1=(fmt(top - 4.0)) y2=(fmt(cy - MARK_R))
+                    stroke=(severity_color(&view::label(&m.finding.severity)))
+                    stroke-width="1" stroke-dasharray="3 3" {}
+            }
             @for (m, (x, row)) in marks.iter().zip(&placed) {
                 @let cy = mark_top + *row as f64 * MARK_ROW + MARK_R;
                 @let color = severity_color(&view::label(&m.finding.severity));
                 a href=(ids.href(&m.finding.key())) {
                     title { "#" (m.number) " " (view::time(m.time)) ": " (m.finding.title) }
-                    line x1=(fmt(*x)) x2=(fmt(*x)) y1=(fmt(top - 4.0)) y2=(fmt(cy - MARK_R)) stroke=(color)
-                        stroke-width="1" stroke-dasharray="3 3" {}
                     circle cx=(fmt(*x)) cy=(fmt(cy)) r=(fmt(MARK_R)) fill=(color) stroke="#ffffff" stroke-width="1.5" {}
                     text x=(fmt(*x)) y=(fmt(cy + 3.8)) font-size="10.5" font-weight="700" fill="#ffffff" text-anchor="middle" { (m.number) }
                 }
