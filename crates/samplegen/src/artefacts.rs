@@ -4,7 +4,8 @@
 
 use crate::runlog::{Product, Story, Trace};
 use crate::services::{self, Row};
-use chrono::NaiveDateTime;
+use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use evtx_writer::{DataField, EventSpec};
 
 /// (key, display name, binary under the install dir, start mode) of Exchange 2013–2019 services.
 const EXCHANGE_V15: &[(&str, &str, &str, &str)] = &[
@@ -337,7 +338,7 @@ pub fn service_control_log(runs: &[(&Story, &Trace)]) -> String {
             out.push_str(&format!(
                 "{h} Ending processing: DisableServices Critical\n"
             ));
-            let h2 = hms(t + chrono::Duration::seconds(20));
+            let h2 = hms(t + Duration::seconds(20));
             out.push_str(&format!("{h2} Beginning processing: Stop Critical\n"));
             for n in &names {
                 out.push_str(&format!("{h2} Stopping service '{n}'.\n"));
@@ -534,4 +535,109 @@ pub fn web_config(dir: &str, version: &str) -> Vec<u8> {
     }
     s.push_str("    </assemblyBinding>\n  </runtime>\n</configuration>\n");
     crate::builder::utf8_bom_crlf(&s)
+}
+
+// ------------------------------------------------------------------------------------------
+// Event logs
+// ------------------------------------------------------------------------------------------
+
+/// A classic event source (unnamed insertion strings, qualifiers from the level).
+pub fn classic_event(
+    time: DateTime<Utc>,
+    channel: &str,
+    computer: &str,
+    provider: &str,
+    id: u16,
+    level: u8,
+    data: &[&str],
+) -> EventSpec {
+    let qualifiers = match level {
+        1 | 2 => 49152,
+        3 => 32768,
+        _ => 16384,
+    };
+    EventSpec {
+        provider: provider.into(),
+        event_id: id,
+        qualifiers: Some(qualifiers),
+        level,
+        task: Some(0),
+        keywords: Some(0x0080_0000_0000_0000),
+        time,
+        channel: channel.into(),
+        computer: computer.into(),
+        process_id: 4 + (id as u32 % 97) * 8,
+        thread_id: 112 + (id as u32 % 53) * 4,
+        data: data.iter().map(|d| DataField::unnamed(*d)).collect(),
+        ..EventSpec::default()
+    }
+}
+
+/// Service Control Manager 7036 ("The X service entered the Y state").
+pub fn scm_state(time: DateTime<Utc>, computer: &str, display: &str, state: &str) -> EventSpec {
+    EventSpec {
+        provider: "Service Control Manager".into(),
+        provider_guid: Some("{555908d1-a6d7-4695-8e1e-26931d2012f4}".into()),
+        event_id: 7036,
+        qualifiers: Some(16384),
+        level: 4,
+        task: Some(0),
+        opcode: Some(0),
+        keywords: Some(0x8080_0000_0000_0000),
+        time,
+        channel: "System".into(),
+        computer: computer.into(),
+        process_id: 612,
+        thread_id: 2044,
+        data: vec![
+            DataField::named("param1", display),
+            DataField::named("param2", state),
+        ],
+        ..EventSpec::default()
+    }
+}
+
+/// A week of ordinary System-log events before `until`: daily uptime reports and service state
+/// changes of a healthy server.
+pub fn system_background(computer: &str, until: DateTime<Utc>) -> Vec<EventSpec> {
+    let mut out = Vec::new();
+    for day in (1..=7).rev() {
+        let noon = until - Duration::days(day) + Duration::minutes(17);
+        out.push(classic_event(
+            noon,
+            "System",
+            computer,
+            "EventLog",
+            6013,
+            4,
+            &["", "", "", "", &format!("{}", 86_400 * (20 - day)), "", ""],
+        ));
+        out.push(scm_state(
+            noon + Duration::minutes(3),
+            computer,
+            "Windows Modules Installer",
+            "running",
+        ));
+        out.push(scm_state(
+            noon + Duration::minutes(13),
+            computer,
+            "Windows Modules Installer",
+            "stopped",
+        ));
+    }
+    out
+}
+
+/// The `.evtx` bytes of `events`, in time order with increasing record ids.
+pub fn evtx(mut events: Vec<EventSpec>, first_id: u64) -> Vec<u8> {
+    events.sort_by_key(|e| e.time);
+    for (i, e) in events.iter_mut().enumerate() {
+        e.record_id = first_id + i as u64;
+    }
+    evtx_writer::to_bytes(&events).unwrap_or_default()
+}
+
+/// Local setup-log time to UTC with the server's offset.
+pub fn utc(local: NaiveDateTime, offset_minutes: i32) -> DateTime<Utc> {
+    (local - Duration::minutes(offset_minutes as i64)).and_utc()
 }

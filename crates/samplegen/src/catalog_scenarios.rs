@@ -408,6 +408,7 @@ pub fn all() -> Vec<Scenario> {
         e2016_cu19_resume_no_services_running(),
         e2013_cu23_execution_policy_gpo(),
         e2019_cu14_topology_service_unavailable(),
+        e2016_cu22_windows_update_restart(),
     ]
 }
 
@@ -835,6 +836,70 @@ fn e2019_cu12_disk_full() -> Scenario {
     if let Some(rows) = x.services.as_mut() {
         artefacts::disable_controlled(rows, e.product);
     }
+    let b = assemble(&e, &runs, x);
+    let end = last_trace(&runs).end.unwrap_or(runs[runs.len() - 1].start);
+    let computer = format!("{}.{}", e.server, e.domain);
+    let failed = artefacts::utc(end, e.offset) - Duration::seconds(2);
+    let mut app = vec![
+        // Transport's back pressure the same afternoon: the volume was already short of space.
+        artefacts::classic_event(
+            failed - Duration::hours(5),
+            "Application",
+            &computer,
+            "MSExchangeTransport",
+            15006,
+            2,
+            &[
+                "95",
+                "C:\\Program Files\\Microsoft\\Exchange Server\\V15\\TransportRoles\\data\\Queue\\mail.que",
+                "99",
+                "2147483648",
+            ],
+        ),
+        artefacts::classic_event(
+            failed,
+            "Application",
+            &computer,
+            "MsiInstaller",
+            11708,
+            2,
+            &["Product: Microsoft Exchange Server -- Installation operation failed."],
+        ),
+        artefacts::classic_event(
+            failed + Duration::seconds(1),
+            "Application",
+            &computer,
+            "MsiInstaller",
+            1033,
+            4,
+            &[
+                "Microsoft Exchange Server",
+                "15.2.1118.7",
+                "1033",
+                "1603",
+                "Microsoft Corporation",
+                "(NULL)",
+                "",
+            ],
+        ),
+    ];
+    app.extend((1..=6).map(|d| {
+        artefacts::classic_event(
+            failed - Duration::days(d) + Duration::minutes(40),
+            "Application",
+            &computer,
+            "MSExchange ADAccess",
+            2080,
+            4,
+            &["Process MSEXCHANGEADTOPOLOGYSERVICE.EXE (PID=2912). Exchange Active Directory Provider has discovered the following servers with the following characteristics: DC01.woodgrove.net CDG 1 7 7 1 0 1 1 7 1"],
+        )
+    }));
+    let mut b = b;
+    b.file(
+        "evtx/Application.evtx",
+        "wevtutil epl Application",
+        artefacts::evtx(app, 88_412),
+    );
     Scenario {
         name,
         description: "Exchange 2019 CU12 runs out of disk space while copying files; the server stays offline with its services disabled.",
@@ -843,7 +908,7 @@ fn e2019_cu12_disk_full() -> Scenario {
         expected: vec!["disk-space-low"],
         forbidden: vec![GENERIC],
         healthy: false,
-        bundle: assemble(&e, &runs, x),
+        bundle: b,
     }
 }
 
@@ -996,6 +1061,39 @@ fn e2016_cu23_database_mount_failed() -> Scenario {
     runs.push(last);
     let mut x = Extras::healthy(e.product);
     x.manifest = false;
+    let mut b = assemble(&e, &runs, x);
+    let end = last_trace(&runs).end.unwrap_or(runs[runs.len() - 1].start);
+    let computer = format!("{}.{}", e.server, e.domain);
+    let at_error = artefacts::utc(end, e.offset) - Duration::seconds(3);
+    let app = vec![
+        artefacts::classic_event(
+            at_error - Duration::seconds(4),
+            "Application",
+            &computer,
+            "ESE",
+            454,
+            2,
+            &[
+                "Information Store - DB01 (13484)",
+                "DB01: ",
+                "-1216 (0xfffffb40)",
+            ],
+        ),
+        artefacts::classic_event(
+            at_error,
+            "Application",
+            &computer,
+            "MSExchangeIS",
+            9519,
+            2,
+            &["-1216", "DB01"],
+        ),
+    ];
+    b.file(
+        "evtx/Application.evtx",
+        "wevtutil epl Application",
+        artefacts::evtx(app, 23_118),
+    );
     Scenario {
         name,
         description: "Exchange 2016 CU23 stops because the mailbox database will not mount (zip without manifest).",
@@ -1004,7 +1102,7 @@ fn e2016_cu23_database_mount_failed() -> Scenario {
         expected: vec!["mailbox-database-not-mounted"],
         forbidden: vec![GENERIC],
         healthy: false,
-        bundle: assemble(&e, &runs, x),
+        bundle: b,
     }
 }
 
@@ -1327,6 +1425,69 @@ fn e2019_cu14_topology_service_unavailable() -> Scenario {
         forbidden: vec![GENERIC],
         healthy: false,
         bundle: assemble(&e, &runs, x),
+    }
+}
+
+fn e2016_cu22_windows_update_restart() -> Scenario {
+    let name = "e2016-cu22-windows-update-restart";
+    let e = env(Product::E2016, "EX16-06", "fabrikam.local", BERLIN, name);
+    let (mut runs, mut last) = history(&e, 3);
+    last.end = End::Interrupted(Step::Role("MailboxRole"));
+    runs.push(last);
+    let mut b = assemble(&e, &runs, Extras::healthy(e.product));
+    let cut = last_trace(&runs).end.unwrap_or(runs[runs.len() - 1].start);
+    let computer = format!("{}.{}", e.server, e.domain);
+    let restart = artefacts::utc(cut, e.offset) + Duration::minutes(2);
+    let mut sys = artefacts::system_background(&computer, restart);
+    sys.push(artefacts::classic_event(
+        restart,
+        "System",
+        &computer,
+        "USER32",
+        1074,
+        4,
+        &[
+            "C:\\Windows\\system32\\wuauclt.exe (EX16-06)",
+            "EX16-06",
+            "Operating System: Service pack (Planned)",
+            "0x80020010",
+            "restart",
+            "",
+            "NT AUTHORITY\\SYSTEM",
+        ],
+    ));
+    sys.push(artefacts::classic_event(
+        restart + Duration::seconds(40),
+        "System",
+        &computer,
+        "EventLog",
+        6006,
+        4,
+        &[],
+    ));
+    sys.push(artefacts::classic_event(
+        restart + Duration::minutes(4),
+        "System",
+        &computer,
+        "EventLog",
+        6005,
+        4,
+        &[],
+    ));
+    b.file(
+        "evtx/System.evtx",
+        "wevtutil epl System",
+        artefacts::evtx(sys, 51_207),
+    );
+    Scenario {
+        name,
+        description: "Exchange 2016 CU22 is cut off in the Mailbox step: Windows Update restarted the server (USER32 1074 in the System log).",
+        product: e.product,
+        form: Form::Zip,
+        expected: vec!["setup-interrupted-by-restart"],
+        forbidden: vec![GENERIC, "setup-stopped-critical"],
+        healthy: false,
+        bundle: b,
     }
 }
 

@@ -8,16 +8,18 @@
 
 mod fallback;
 mod left_behind;
+mod restart;
 #[cfg(test)]
 mod pattern_tests;
 mod web;
 
 pub use fallback::SetupErrorUnrecognised;
 pub use left_behind::{ServerLeftOffline, ServicesLeftDisabled};
+pub use restart::SetupInterruptedByRestart;
 pub use web::{ExchangeAssemblyLoadFailed, UpdateConfigFilesFailed};
 
 use super::Rule;
-use super::setup::SetupStopped;
+use super::setup::{SetupInterrupted, SetupStopped};
 use crate::facts::{FactSet, Finding, FindingKind, RunOutcome};
 
 pub fn rules() -> Vec<Box<dyn Rule>> {
@@ -25,6 +27,7 @@ pub fn rules() -> Vec<Box<dyn Rule>> {
         Box::new(SetupErrorUnrecognised::new()),
         Box::new(ServicesLeftDisabled::new()),
         Box::new(ServerLeftOffline::new()),
+        Box::new(SetupInterruptedByRestart::new()),
         Box::new(UpdateConfigFilesFailed::new()),
         Box::new(ExchangeAssemblyLoadFailed::new()),
     ]
