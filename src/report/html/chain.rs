@@ -14,7 +14,7 @@ const MIN_BOX_W: f64 = 170.0;
 const COL_GAP: f64 = 40.0;
 const ROW_GAP: f64 = 14.0;
 const PAD: f64 = 10.0;
-/// Title font size; 24 px of each box go to the colour strip and margins.
+/// Title font size; 20 px of each box go to the colour strip and margins.
 const TEXT_PX: f64 = 12.5;
 const MAX_LINES: usize = 5;
 const LINE_H: f64 = 14.5;
@@ -32,7 +32,7 @@ impl Geometry {
     fn new(cols: usize, titles: &[&str]) -> Self {
         let box_w = ((FIT_W - 2.0 * PAD - (cols - 1) as f64 * COL_GAP) / cols as f64)
             .clamp(MIN_BOX_W, MAX_BOX_W);
-        let text_w = box_w - 24.0;
+        let text_w = box_w - 20.0;
         let lines = titles
             .iter()
             .map(|t| wrap(t, text_w, MAX_LINES).len())
@@ -62,8 +62,7 @@ struct Node {
     in_grid: bool,
 }
 
-/// Leaves explained by one finding, drawn as a grid: (parent, first col, last col, first row,
-/// last row).
+/// Leaves (findings that explain nothing further) under one finding, drawn as a grid.
 struct Grid {
     parent: usize,
     cols: (usize, usize),
@@ -105,28 +104,12 @@ fn layout(d: &Diagnosis, rc: &RootCause) -> (Vec<Node>, Vec<Grid>) {
             cx.next_row += 1.0;
             return r;
         }
-        if kids.len() > STACK && kids.iter().all(|k| k.children.is_empty()) {
-            let cols = kids.len().div_ceil(STACK).min(GRID_COLS);
-            let rows = kids.len().div_ceil(cols);
-            let top = cx.next_row;
-            for (i, k) in kids.iter().enumerate() {
-                let mut n = node(cx, k, me);
-                n.col = col + 1 + i % cols;
-                n.row = top + (i / cols) as f64;
-                n.in_grid = true;
-                cx.out.push(n);
-            }
-            cx.next_row += rows as f64;
-            let bottom = top + rows as f64 - 1.0;
-            cx.grids.push(Grid {
-                parent: me,
-                cols: (col + 1, col + cols),
-                rows: (top, bottom),
-            });
-            return (top + bottom) / 2.0;
-        }
-        let rows: Vec<f64> = kids
+        let leaves: Vec<&ChainNode<'_>> = kids.iter().filter(|k| k.children.is_empty()).collect();
+        let grid = leaves.len() > STACK;
+        // Findings that explain more are stacked first; many leaves go in a grid below them.
+        let mut rows: Vec<f64> = kids
             .iter()
+            .filter(|k| !(grid && k.children.is_empty()))
             .map(|k| {
                 let n = node(cx, k, me);
                 let col = n.col;
@@ -137,6 +120,25 @@ fn layout(d: &Diagnosis, rc: &RootCause) -> (Vec<Node>, Vec<Grid>) {
                 r
             })
             .collect();
+        if grid {
+            let cols = leaves.len().div_ceil(STACK).min(GRID_COLS);
+            let top = cx.next_row;
+            for (i, k) in leaves.iter().enumerate() {
+                let mut n = node(cx, k, me);
+                n.col = col + 1 + i % cols;
+                n.row = top + (i / cols) as f64;
+                n.in_grid = true;
+                cx.out.push(n);
+            }
+            let bottom = top + leaves.len().div_ceil(cols) as f64 - 1.0;
+            cx.next_row = bottom + 1.0;
+            cx.grids.push(Grid {
+                parent: me,
+                cols: (col + 1, col + cols),
+                rows: (top, bottom),
+            });
+            rows.extend([top, bottom]);
+        }
         match (rows.first(), rows.last()) {
             (Some(a), Some(b)) => (a + b) / 2.0,
             _ => 0.0,
@@ -352,8 +354,12 @@ mod tests {
     fn parents_sit_between_their_children() {
         let d = crate::report::testing::rich();
         let rc = &d.root_causes[0];
-        let (nodes, _) = layout(&d, rc);
+        let (nodes, grids) = layout(&d, rc);
         assert_eq!(nodes.len(), rc.chain.len() + 1);
+        // The failed run explains a deeper chain and many leaves: the leaves get a grid, the
+        // chain keeps its arrows.
+        assert_eq!(grids.len(), 1);
+        assert!(nodes.iter().any(|n| n.key == "fixture-roles" && !n.in_grid));
         for (i, n) in nodes.iter().enumerate() {
             let kids: Vec<f64> = nodes
                 .iter()
