@@ -341,16 +341,14 @@ pub fn text(s: &str) -> String {
     let chars: Vec<char> = s.chars().collect();
     let mut out = String::with_capacity(s.len() + 8);
     for (i, &c) in chars.iter().enumerate() {
-        let prev = i.checked_sub(1).map(|p| chars[p]);
         let next = chars.get(i + 1).copied();
         match c {
             '\\' if next.is_none_or(|n| n.is_ascii_punctuation()) => out.push_str("\\\\"),
-            // Intraword underscores never start emphasis: keep `MSExchange_Foo` readable.
-            '_' if prev.is_some_and(char::is_alphanumeric)
-                && next.is_some_and(char::is_alphanumeric) =>
-            {
-                out.push('_')
-            }
+            // Intraword underscores never start emphasis: keep `MSExchange_Foo` and
+            // `Component___115c` readable.
+            '_' if intraword_underscore(&chars, i) => out.push('_'),
+            // `&` only matters where it could start an entity (`&lt;`, `&#60;`).
+            '&' if !next.is_some_and(|n| n.is_alphanumeric() || n == '#') => out.push('&'),
             '`' | '*' | '_' | '[' | ']' | '<' | '>' | '|' | '~' | '&' => {
                 out.push('\\');
                 out.push(c);
@@ -361,6 +359,21 @@ pub fn text(s: &str) -> String {
         }
     }
     out
+}
+
+/// The run of underscores around `chars[i]` has a letter or digit on both sides.
+fn intraword_underscore(chars: &[char], i: usize) -> bool {
+    let start = chars[..i]
+        .iter()
+        .rposition(|&c| c != '_')
+        .map_or(0, |p| p + 1);
+    let end = chars[i..]
+        .iter()
+        .position(|&c| c != '_')
+        .map_or(chars.len(), |p| i + p);
+    start > 0
+        && chars[start - 1].is_alphanumeric()
+        && chars.get(end).is_some_and(|c| c.is_alphanumeric())
 }
 
 /// A code span around `s`, with a fence longer than any backtick run inside it. In a table cell
@@ -401,6 +414,14 @@ mod tests {
         );
         assert_eq!(text("C:\\*"), "C:\\\\\\*");
         assert_eq!(text("MSExchange_Foo _x_"), "MSExchange_Foo \\_x\\_");
+        assert_eq!(
+            text("Component___115c __init"),
+            "Component___115c \\_\\_init"
+        );
+        assert_eq!(
+            text("Read & Execute &lt;b&gt; &#60;"),
+            "Read & Execute \\&lt;b\\&gt; \\&#60;"
+        );
         assert_eq!(text("line\nbreak"), "line break");
     }
 
