@@ -363,7 +363,15 @@ pub fn verdict(
             )),
             None => s.push_str(&format!("Root cause: {}.", root.title)),
         }
-        let effects = effects(root.chain.iter().map(|l| l.key.as_str()), findings);
+        // The root seen again by another rule (the same service) is not one of its effects.
+        let effects = effects(
+            root.chain.iter().map(|l| l.key.as_str()).filter(|k| {
+                root.subject
+                    .as_ref()
+                    .is_none_or(|s| !k.ends_with(&format!(":{s}")))
+            }),
+            findings,
+        );
         if !effects.is_empty() {
             s.pop();
             s.push_str(&format!("; as a result {}.", join_and(&effects)));
@@ -500,9 +508,10 @@ fn effects<'a>(keys: impl Iterator<Item = &'a str>, findings: &[Finding]) -> Vec
             continue;
         };
         if let Some((_, e)) = EFFECTS.iter().find(|(id, _)| *id == f.id)
-            && !out.contains(e) {
-                out.push(e);
-            }
+            && !out.contains(e)
+        {
+            out.push(e);
+        }
     }
     out
 }

@@ -12,6 +12,10 @@ const LEFT_BEHIND: &[&str] = &[
     "apppool-misconfigured",
     "exchange-service-disabled",
     "exchange-service-stopped",
+    "services-left-disabled-by-setup",
+    "server-left-offline",
+    // The same failure as the Application log records it (MSExchangeSetup 1002).
+    "setup-component-failed-event",
 ];
 
 pub fn rules() -> Vec<Box<dyn Rule>> {

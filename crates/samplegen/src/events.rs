@@ -1062,8 +1062,9 @@ fn incident(
         return;
     };
 
-    // Someone disables the Service Host and Microsoft Search (Exchange Server) ten minutes
-    // before the upgrade: the seed's cause.
+    // Someone disables the Service Host ten minutes before the upgrade: the seed's cause.
+    // Microsoft Search (Exchange Server) is disabled by setup itself (ServiceControl.ps1
+    // DisableServices in the 'Stop Services' step) and left so when setup stops.
     if broken {
         let t = start - Duration::minutes(10) - Duration::seconds(55);
         sys.push(scm(
@@ -1079,7 +1080,7 @@ fn incident(
             &mut rng,
         ));
         sys.push(scm(
-            t + Duration::seconds(4) + jitter(&mut rng, 900),
+            stop + Duration::seconds(4) + jitter(&mut rng, 900),
             7040,
             &[
                 &disp("msftesql-Exchange"),
