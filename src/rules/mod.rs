@@ -6,6 +6,7 @@
 
 pub mod catalog;
 pub mod custody;
+pub mod events;
 pub mod host;
 pub mod iis;
 pub mod pattern;
@@ -109,6 +110,7 @@ pub fn builtin() -> Vec<Box<dyn Rule>> {
     let mut rules: Vec<Box<dyn Rule>> = Vec::new();
     rules.extend(setup::rules());
     rules.extend(services::rules());
+    rules.extend(events::rules());
     rules.extend(roles::rules());
     rules.extend(iis::rules());
     rules.extend(host::rules());

@@ -36,6 +36,8 @@ const FILE_HEADER_SIZE: u64 = 4096;
 const CHUNK_SIZE: u64 = 65536;
 const CHUNK_HEADER_SIZE: usize = 512;
 const FILE_MAGIC: &[u8; 8] = b"ElfFile\0";
+/// The data key `System/Security/@UserID` is kept under: no `<Data Name>` holds a `/` or `@`.
+pub const USER_SID_KEY: &str = "System/Security@UserID";
 /// The smallest record (24-byte header + 4-byte trailer, no content) bounds a chunk's count.
 const MAX_RECORDS_PER_CHUNK: u64 = (CHUNK_SIZE - CHUNK_HEADER_SIZE as u64) / 28;
 
@@ -558,7 +560,13 @@ impl Worker {
             level: sys.level,
             record_id,
             computer: sys.computer.into_owned(),
-            data: data.into_iter().collect(),
+            data: data
+                .into_iter()
+                .chain(
+                    sys.user_sid
+                        .map(|sid| (USER_SID_KEY.to_string(), sid.into_owned())),
+                )
+                .collect(),
         };
         self.tally.facts.push(Fact {
             time: time.map(Stamp::Utc),
@@ -616,7 +624,7 @@ pub fn excerpt(e: &Event) -> String {
     let mut unnamed: Vec<(usize, &str)> = Vec::new();
     let mut named: Vec<(&str, u64, &str, &str)> = Vec::new();
     for (k, v) in &e.data {
-        if k == "Binary" || v.trim().is_empty() {
+        if k == "Binary" || k.starts_with("System/") || v.trim().is_empty() {
             continue;
         }
         match k.parse::<usize>() {

@@ -50,6 +50,8 @@ pub struct System<'a> {
     pub system_time: Option<Cow<'a, str>>,
     pub channel: Cow<'a, str>,
     pub computer: Cow<'a, str>,
+    /// `Security/@UserID`: the account the event was logged for (who changed a service).
+    pub user_sid: Option<Cow<'a, str>>,
 }
 
 /// A reader positioned right after `</System>`: call [`Rest::data`] to read the fields, or drop
@@ -92,6 +94,7 @@ pub fn read_system(xml: &[u8]) -> Result<(System<'_>, Rest<'_>), RecordError> {
             b'T' if name_is(tag, b"TimeCreated") => SysField::TimeCreated,
             b'C' if name_is(tag, b"Channel") => SysField::Channel,
             b'C' if name_is(tag, b"Computer") => SysField::Computer,
+            b'S' if name_is(tag, b"Security") => SysField::Security,
             _ => continue,
         };
         let name_len = field.name().len();
@@ -140,6 +143,13 @@ pub fn read_system(xml: &[u8]) -> Result<(System<'_>, Rest<'_>), RecordError> {
             }
             SysField::Channel => sys.channel = unescape(utf8(text)?),
             SysField::Computer => sys.computer = unescape(utf8(text)?),
+            SysField::Security => {
+                for (k, v) in Attributes(attrs) {
+                    if k? == b"UserID" {
+                        sys.user_sid = Some(unescape(utf8(v)?));
+                    }
+                }
+            }
         }
     }
     Err(RecordError(if in_system {
@@ -159,6 +169,7 @@ enum SysField {
     TimeCreated,
     Channel,
     Computer,
+    Security,
 }
 
 impl SysField {
@@ -171,6 +182,7 @@ impl SysField {
             SysField::TimeCreated => "TimeCreated",
             SysField::Channel => "Channel",
             SysField::Computer => "Computer",
+            SysField::Security => "Security",
         }
     }
 }
@@ -550,7 +562,7 @@ mod tests {
     use super::*;
 
     const SCM_7000: &str = r#"<?xml version="1.0" encoding="utf-8"?>
-<Event xmlns="http://schemas.microsoft.com/win/2004/08/events/event"><System><Provider Name="Service Control Manager" Guid="{555908d1-a6d7-4695-8e1e-26931d2012f4}" EventSourceName="Service Control Manager"></Provider><EventID Qualifiers="49152">7000</EventID><Version>0</Version><Level>2</Level><Task>0</Task><Opcode>0</Opcode><Keywords>0x8080000000000000</Keywords><TimeCreated SystemTime="2012-02-12T21:15:49.2690000Z"></TimeCreated><EventRecordID>4711</EventRecordID><Correlation></Correlation><Execution ProcessID="468" ThreadID="2212"></Execution><Channel>System</Channel><Computer>EX01.contoso.local</Computer><Security></Security></System><EventData><Data Name="param1">Microsoft Exchange Service Host</Data><Data Name="param2">%%1058</Data><Binary>4D0053004500780063006800</Binary></EventData></Event>"#;
+<Event xmlns="http://schemas.microsoft.com/win/2004/08/events/event"><System><Provider Name="Service Control Manager" Guid="{555908d1-a6d7-4695-8e1e-26931d2012f4}" EventSourceName="Service Control Manager"></Provider><EventID Qualifiers="49152">7000</EventID><Version>0</Version><Level>2</Level><Task>0</Task><Opcode>0</Opcode><Keywords>0x8080000000000000</Keywords><TimeCreated SystemTime="2012-02-12T21:15:49.2690000Z"></TimeCreated><EventRecordID>4711</EventRecordID><Correlation></Correlation><Execution ProcessID="468" ThreadID="2212"></Execution><Channel>System</Channel><Computer>EX01.contoso.local</Computer><Security UserID="S-1-5-21-1-2-3-500"></Security></System><EventData><Data Name="param1">Microsoft Exchange Service Host</Data><Data Name="param2">%%1058</Data><Binary>4D0053004500780063006800</Binary></EventData></Event>"#;
 
     #[test]
     fn reads_system_and_named_data() {
@@ -567,6 +579,7 @@ mod tests {
         );
         assert_eq!(sys.channel, "System");
         assert_eq!(sys.computer, "EX01.contoso.local");
+        assert_eq!(sys.user_sid.as_deref(), Some("S-1-5-21-1-2-3-500"));
         let data = rest.data().unwrap();
         assert_eq!(
             data,
