@@ -66,9 +66,21 @@ impl<'a> Graph<'a> {
         let mut roots: Vec<usize> = (0..self.findings.len())
             .filter(|&i| self.findings[i].kind == FindingKind::Cause)
             .filter(|&i| {
+                // A cause is not a root when another cause (or a risk) explains it, directly or
+                // through symptoms: a service disabled *because* setup stopped on another
+                // disabled service. A cause explained only by symptoms nothing explains (setup
+                // was interrupted, nobody knows why) stays a root: it is what is left to fix.
                 // A cause explained only by findings it explains itself (a cycle) stays a root.
-                let chain: BTreeSet<usize> = self.chain(i).iter().map(|c| c.0).collect();
-                self.explained_by[i].iter().all(|p| chain.contains(p))
+                let own: BTreeSet<usize> = self.chain(i).iter().map(|c| c.0).collect();
+                !(0..self.findings.len()).any(|j| {
+                    j != i
+                        && !own.contains(&j)
+                        && matches!(
+                            self.findings[j].kind,
+                            FindingKind::Cause | FindingKind::Risk
+                        )
+                        && self.chain(j).iter().any(|c| c.0 == i)
+                })
             })
             .collect();
         roots.sort_by(|&a, &b| {
