@@ -19,16 +19,17 @@
 //! - The crate is defensive but young; a panic inside it is caught per chunk and reported as an
 //!   unreadable chunk rather than ending the analysis.
 
+mod chunks;
 mod record;
 
 use super::{Error, EventFilter, Input, Sink};
-use crate::facts::{Event, Evidence, Fact, FactKind, Locator, Position, Stamp};
+use crate::facts::{Event, Position};
 use chrono::{DateTime, Utc};
-use evtx::{EvtxChunkData, EvtxChunkHeader, ParserSettings};
+use chunks::{Job, Tally, Worker};
+use evtx::ParserSettings;
 use rayon::prelude::*;
-use std::collections::{HashMap, HashSet};
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
+use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -38,8 +39,6 @@ const CHUNK_HEADER_SIZE: usize = 512;
 const FILE_MAGIC: &[u8; 8] = b"ElfFile\0";
 /// The data key `System/Security/@UserID` is kept under: no `<Data Name>` holds a `/` or `@`.
 pub const USER_SID_KEY: &str = "System/Security@UserID";
-/// The smallest record (24-byte header + 4-byte trailer, no content) bounds a chunk's count.
-const MAX_RECORDS_PER_CHUNK: u64 = (CHUNK_SIZE - CHUNK_HEADER_SIZE as u64) / 28;
 
 pub fn parse(input: &Input<'_>, sink: &mut Sink) -> Result<(), Error> {
     let path = input.path().to_string();
@@ -147,21 +146,6 @@ fn count(n: u64) -> String {
 /// `3 chunks`, `1 record`.
 fn plural(n: u64, noun: &str) -> String {
     format!("{} {noun}{}", count(n), if n == 1 { "" } else { "s" })
-}
-
-/// An error and its sources on one line, cut to a readable length.
-fn describe(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out += ": ";
-            out += &text;
-        }
-        source = s.source();
-    }
-    crate::facts::clip(&out, 200)
 }
 
 /// Parses one EVTX file on disk; `bundle_path` is the path used in locators and problems.
@@ -275,346 +259,11 @@ fn check_header(file: &Path) -> Result<u64, Error> {
     Ok(len)
 }
 
-/// What every chunk of one file is read with.
-struct Job<'a> {
-    file: &'a Path,
-    len: u64,
-    bundle_path: &'a str,
-    filter: &'a EventFilter,
-    limit: usize,
-    settings: Arc<ParserSettings>,
-    /// The slot the file ends in, and how many of its bytes are there.
-    cut: Option<(u64, u64)>,
-}
-
-/// Per-worker state: an open handle, a wanted-event cache, and what was found so far.
-#[derive(Default)]
-struct Worker {
-    file: Option<File>,
-    wants: HashMap<String, Wants>,
-    tally: Tally,
-}
-
-/// Which ids of one provider rules want (cached per worker: the filter lower-cases per call).
-#[derive(Debug, Clone)]
-enum Wants {
-    All,
-    Ids(HashSet<u32>),
-}
-
-impl Wants {
-    fn of(filter: &EventFilter, provider: &str) -> Wants {
-        let p = provider.to_ascii_lowercase();
-        if filter.all || filter.providers.contains(&p) {
-            return Wants::All;
-        }
-        Wants::Ids(
-            filter
-                .ids
-                .iter()
-                .filter(|(fp, _)| *fp == p)
-                .map(|(_, id)| *id)
-                .collect(),
-        )
-    }
-
-    fn has(&self, id: u32) -> bool {
-        match self {
-            Wants::All => true,
-            Wants::Ids(ids) => ids.contains(&id),
-        }
-    }
-}
-
-#[derive(Default)]
-struct Tally {
-    facts: Vec<Fact>,
-    /// channel → provider → id → count; nested so a lookup borrows instead of allocating.
-    counts: HashMap<String, HashMap<String, HashMap<u32, u64>>>,
-    summary: FileSummary,
-    /// The first damage seen, by chunk slot, for the problem line.
-    first_error: Option<(u64, String)>,
-}
-
-impl Tally {
-    fn merge(mut self, other: Tally) -> Tally {
-        self.facts.extend(other.facts);
-        for (channel, providers) in other.counts {
-            let c = self.counts.entry(channel).or_default();
-            for (provider, ids) in providers {
-                let p = c.entry(provider).or_default();
-                for (id, n) in ids {
-                    *p.entry(id).or_default() += n;
-                }
-            }
-        }
-        let (a, b) = (&mut self.summary, other.summary);
-        a.chunks += b.chunks;
-        a.chunks_unreadable += b.chunks_unreadable;
-        a.chunks_bad_checksum += b.chunks_bad_checksum;
-        a.records += b.records;
-        a.records_skipped += b.records_skipped;
-        a.chunks_uncounted += b.chunks_uncounted;
-        a.not_kept += b.not_kept;
-        a.truncated_at = a.truncated_at.or(b.truncated_at);
-        a.truncated_lost = a.truncated_lost.or(b.truncated_lost);
-        self.first_error = match (self.first_error, other.first_error) {
-            (Some(x), Some(y)) => Some(if y.0 < x.0 { y } else { x }),
-            (x, y) => x.or(y),
-        };
-        self
-    }
-
-    fn error(&mut self, slot: u64, what: impl FnOnce() -> String) {
-        if self.first_error.as_ref().is_none_or(|(s, _)| slot < *s) {
-            self.first_error = Some((slot, what()));
-        }
-    }
-
-    fn count(&mut self, channel: &str, provider: &str, id: u32) {
-        let c = match self.counts.get_mut(channel) {
-            Some(c) => c,
-            None => self.counts.entry(channel.to_string()).or_default(),
-        };
-        let p = match c.get_mut(provider) {
-            Some(p) => p,
-            None => c.entry(provider.to_string()).or_default(),
-        };
-        *p.entry(id).or_default() += 1;
-    }
-}
-
-/// What reading one chunk's records gave.
-#[derive(Default)]
-struct ChunkRead {
-    ok: u64,
-    failed: u64,
-    /// Records running past the end of a truncated file, not read.
-    cut: u64,
-}
-
-impl Worker {
-    fn chunk(&mut self, job: &Job<'_>, slot: u64) {
-        let data = match self.read_slot(job, slot) {
-            Ok(Some(data)) => data,
-            Ok(None) => return,
-            Err(e) => {
-                self.tally.summary.chunks += 1;
-                self.unreadable(slot, None, format!("chunk {slot}: cannot read: {e}"));
-                return;
-            }
-        };
-        self.tally.summary.chunks += 1;
-        let cut = job.cut.and_then(|(s, bytes)| (s == slot).then_some(bytes));
-        // The header alone, to count what an unreadable or cut chunk held.
-        let header = EvtxChunkHeader::from_bytes(&data[..CHUNK_HEADER_SIZE]).ok();
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            self.read_chunk(job, slot, data, cut)
-        }));
-        let read = match outcome {
-            Ok(Ok(read)) => read,
-            Ok(Err(e)) => {
-                self.unreadable(slot, header.as_ref(), format!("chunk {slot}: {e}"));
-                ChunkRead::default()
-            }
-            Err(_) => {
-                let why = format!("chunk {slot}: the evtx parser failed on it");
-                self.unreadable(slot, header.as_ref(), why);
-                ChunkRead::default()
-            }
-        };
-        let s = &mut self.tally.summary;
-        match cut {
-            Some(bytes) => {
-                s.truncated_at = Some(bytes);
-                s.truncated_lost = match header.as_ref().and_then(records_in) {
-                    Some(expected) => Some(expected.saturating_sub(read.ok)),
-                    None => Some(read.failed + read.cut),
-                };
-            }
-            None => s.records_skipped += read.failed,
-        }
-    }
-
-    /// The chunk in `slot`, zero-padded if the file ends inside it; `None` if never written.
-    fn read_slot(&mut self, job: &Job<'_>, slot: u64) -> std::io::Result<Option<Vec<u8>>> {
-        let f = match &mut self.file {
-            Some(f) => f,
-            None => self.file.insert(File::open(job.file)?),
-        };
-        let offset = FILE_HEADER_SIZE + slot * CHUNK_SIZE;
-        let available = (job.len - offset).min(CHUNK_SIZE) as usize;
-        let mut data = vec![0u8; CHUNK_SIZE as usize];
-        f.seek(SeekFrom::Start(offset))?;
-        f.read_exact(&mut data[..available])?;
-        if data.iter().all(|b| *b == 0) {
-            return Ok(None);
-        }
-        Ok(Some(data))
-    }
-
-    fn unreadable(&mut self, slot: u64, header: Option<&EvtxChunkHeader>, why: String) {
-        let s = &mut self.tally.summary;
-        s.chunks_unreadable += 1;
-        match header.and_then(records_in) {
-            Some(n) => s.records_skipped += n,
-            None => s.chunks_uncounted += 1,
-        }
-        self.tally.error(slot, || why);
-    }
-
-    /// Reads every record of one chunk; `Err` when the chunk as a whole is unreadable. In a
-    /// chunk the file ends inside (`cut` bytes of it present), records that run past the end are
-    /// not read: the zeros standing in for their missing bytes would render as if they were data.
-    fn read_chunk(
-        &mut self,
-        job: &Job<'_>,
-        slot: u64,
-        data: Vec<u8>,
-        cut: Option<u64>,
-    ) -> Result<ChunkRead, String> {
-        let mut chunk_data = EvtxChunkData::new(data, false).map_err(|e| describe(&e))?;
-        // A cut chunk fails its checksum by construction; that is reported as the cut.
-        if cut.is_none() && !chunk_data.validate_checksum() {
-            self.tally.summary.chunks_bad_checksum += 1;
-        }
-        let mut chunk = chunk_data
-            .parse(Arc::clone(&job.settings))
-            .map_err(|e| describe(&e))?;
-        let mut read = ChunkRead::default();
-        for record in chunk.iter() {
-            let record = match record {
-                // The record ends with a 4-byte copy of its size, after its BinXML.
-                Ok(r)
-                    if cut.is_some_and(|c| r.binxml_offset + u64::from(r.binxml_size) + 4 > c) =>
-                {
-                    read.cut += 1;
-                    continue;
-                }
-                Ok(r) => r,
-                Err(e) => {
-                    read.failed += 1;
-                    self.tally
-                        .error(slot, || format!("chunk {slot}: {}", describe(&e)));
-                    continue;
-                }
-            };
-            let (id, time) = (record.event_record_id, header_time(&record.timestamp));
-            let outcome = record
-                .into_xml_bytes()
-                .map_err(|e| describe(&e))
-                .and_then(|r| {
-                    self.record(job, &r.data, id, time)
-                        .map_err(|e| e.to_string())
-                });
-            match outcome {
-                Ok(()) => read.ok += 1,
-                Err(e) => {
-                    read.failed += 1;
-                    self.tally.error(slot, || format!("record {id}: {e}"));
-                }
-            }
-        }
-        Ok(read)
-    }
-
-    /// Counts one rendered record and keeps it as a fact if a rule wants it. A record is either
-    /// counted or, on `Err`, skipped: never both.
-    fn record(
-        &mut self,
-        job: &Job<'_>,
-        xml: &[u8],
-        header_id: u64,
-        header_time: Option<DateTime<Utc>>,
-    ) -> Result<(), record::RecordError> {
-        let (sys, rest) = record::read_system(xml)?;
-        let provider: &str = if sys.provider.is_empty() {
-            sys.event_source.as_deref().unwrap_or("")
-        } else {
-            &sys.provider
-        };
-        let wanted = self.wants(job.filter, provider, sys.event_id)
-            || sys
-                .event_source
-                .as_deref()
-                .is_some_and(|s| s != provider && self.wants(job.filter, s, sys.event_id));
-        let data = if wanted { Some(rest.data()?) } else { None };
-        self.tally.summary.records += 1;
-        self.tally.count(&sys.channel, provider, sys.event_id);
-        let Some(data) = data else { return Ok(()) };
-        if !job.filter.reserve(job.limit) {
-            self.tally.summary.not_kept += 1;
-            return Ok(());
-        }
-        let time = sys
-            .system_time
-            .as_deref()
-            .and_then(parse_system_time)
-            .or(header_time);
-        let record_id = sys.record_id.unwrap_or(header_id);
-        let event = Event {
-            channel: sys.channel.into_owned(),
-            provider: provider.to_string(),
-            event_id: sys.event_id,
-            qualifiers: sys.qualifiers,
-            level: sys.level,
-            record_id,
-            computer: sys.computer.into_owned(),
-            data: data
-                .into_iter()
-                .chain(
-                    sys.user_sid
-                        .map(|sid| (USER_SID_KEY.to_string(), sid.into_owned())),
-                )
-                .collect(),
-        };
-        self.tally.facts.push(Fact {
-            time: time.map(Stamp::Utc),
-            evidence: Evidence::new(
-                Locator::new(job.bundle_path, Position::Record(record_id)),
-                excerpt(&event),
-            ),
-            kind: FactKind::Event(event),
-        });
-        Ok(())
-    }
-
-    fn wants(&mut self, filter: &EventFilter, provider: &str, id: u32) -> bool {
-        if let Some(w) = self.wants.get(provider) {
-            return w.has(id);
-        }
-        let w = Wants::of(filter, provider);
-        let has = w.has(id);
-        self.wants.insert(provider.to_string(), w);
-        has
-    }
-}
-
-/// How many records a chunk header says the chunk holds, if that is believable.
-fn records_in(h: &EvtxChunkHeader) -> Option<u64> {
-    let n = h
-        .last_event_record_number
-        .checked_sub(h.first_event_record_number)?
-        .checked_add(1)?;
-    (n <= MAX_RECORDS_PER_CHUNK).then_some(n)
-}
-
 /// `2012-02-12T21:15:49.2690000Z` (seven fractional digits, as Windows writes them).
 fn parse_system_time(s: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s.trim())
         .ok()
         .map(|t| t.with_timezone(&Utc))
-}
-
-/// The record header's time, unless it is the FILETIME epoch that exported logs often carry.
-fn header_time(t: &evtx::Timestamp) -> Option<DateTime<Utc>> {
-    // 1601-01-01 is 11 644 473 600 s before the Unix epoch; anything that early is a zero.
-    const FILETIME_EPOCH: i64 = -11_644_473_600;
-    let secs = t.as_second();
-    if secs <= FILETIME_EPOCH + 86_400 {
-        return None;
-    }
-    DateTime::from_timestamp(secs, t.subsec_nanosecond().max(0) as u32)
 }
 
 /// `System 7000 Service Control Manager: param1=Microsoft Exchange Service Host, param2=%%1058`:

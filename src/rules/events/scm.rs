@@ -492,8 +492,16 @@ impl Rule for ServiceDependencyFailed {
         for (f, e) in events(ctx, &[SCM], &[7001, 7003]) {
             let dependant = field(e, &["param1", "0"]).unwrap_or("");
             let dependency = field(e, &["param2", "1"]).unwrap_or("");
-            let key = service_key(ctx, e, dependant);
             let dep_key = resolve_display(ctx, dependency);
+            // The display name first: which of the two services `<Binary>` names in a 7001 is
+            // not documented, so it is used only when it is not the dependency.
+            let mut key = resolve_display(ctx, dependant);
+            if key == dependant
+                && let Some(b) = field(e, &["Binary"]).and_then(key_from_binary)
+                && !b.eq_ignore_ascii_case(&dep_key)
+            {
+                key = b;
+            }
             if is_exchange_or_iis(&key, dependant) || is_exchange_or_iis(&dep_key, dependency) {
                 by_key.entry(key).or_default().push((f, e));
             }
