@@ -233,12 +233,15 @@ pub fn parse_file(
 
 /// Checks the `ElfFile\0` magic and the file header's size; returns the file length.
 fn check_header(file: &Path) -> Result<u64, Error> {
-    let mut f = File::open(file)?;
+    let f = File::open(file)?;
     let len = f.metadata()?.len();
-    let mut magic = [0u8; 8];
-    let got = f.read(&mut magic)?;
-    if got < 8 || &magic != FILE_MAGIC {
-        let shown: String = magic[..got]
+    let mut magic = Vec::with_capacity(8);
+    f.take(8).read_to_end(&mut magic)?;
+    if magic.is_empty() {
+        return Err(Error::format("an EVTX file", "the file is empty"));
+    }
+    if magic != FILE_MAGIC {
+        let shown: String = magic
             .iter()
             .map(|b| match b {
                 0x20..=0x7e => (*b as char).to_string(),
@@ -365,5 +368,69 @@ mod tests {
         let mut unnamed = e.clone();
         unnamed.data = (0..12).map(|i| (i.to_string(), format!("v{i}"))).collect();
         assert!(excerpt(&unnamed).ends_with(": v0, v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11"));
+    }
+
+    fn parse_bytes(bytes: &[u8]) -> (Result<FileSummary, Error>, Sink) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.evtx");
+        std::fs::write(&path, bytes).unwrap();
+        let mut sink = Sink::default();
+        let filter = EventFilter::default();
+        (
+            parse_file(&path, "evtx/x.evtx", &filter, 10, &mut sink),
+            sink,
+        )
+    }
+
+    #[test]
+    fn files_that_are_not_evtx_are_refused_with_what_they_start_with() {
+        let (r, _) = parse_bytes(b"");
+        assert!(r.unwrap_err().to_string().contains("the file is empty"));
+        let (r, _) = parse_bytes(b"Log Name: System\r\n");
+        let e = r.unwrap_err().to_string();
+        assert!(
+            e.starts_with("not an EVTX file: it starts with `Log Name`"),
+            "{e}"
+        );
+        let (r, _) = parse_bytes(b"ElfFile\0 too short");
+        assert!(
+            r.unwrap_err()
+                .to_string()
+                .contains("shorter than the 4 KiB file header")
+        );
+    }
+
+    #[test]
+    fn a_header_alone_is_an_empty_log_and_a_garbage_slot_is_one_unreadable_chunk() {
+        let mut bytes = vec![0u8; FILE_HEADER_SIZE as usize];
+        bytes[..8].copy_from_slice(FILE_MAGIC);
+        let (r, sink) = parse_bytes(&bytes);
+        assert_eq!(r.unwrap(), FileSummary::default());
+        assert!(sink.problems.is_empty() && sink.facts.is_empty());
+
+        // One slot of non-zero bytes that is not a chunk, then a slot never written.
+        bytes.extend((0..CHUNK_SIZE).map(|i| (i % 251) as u8 | 1));
+        bytes.extend(std::iter::repeat_n(0u8, CHUNK_SIZE as usize));
+        let (r, sink) = parse_bytes(&bytes);
+        let s = r.unwrap();
+        assert_eq!((s.chunks, s.chunks_unreadable, s.records), (1, 1, 0));
+        assert_eq!(sink.problems.len(), 1);
+        assert!(
+            sink.problems[0]
+                .message
+                .starts_with("1 of 1 chunk unreadable (1 without a readable header"),
+            "{}",
+            sink.problems[0].message
+        );
+
+        // Cut inside a chunk header: reported, nothing read from it.
+        bytes.truncate(FILE_HEADER_SIZE as usize + 100);
+        let (r, sink) = parse_bytes(&bytes);
+        assert_eq!(r.unwrap().truncated_at, Some(100));
+        assert!(
+            sink.problems[0]
+                .message
+                .contains("last chunk cut at 100 of 65 536 bytes")
+        );
     }
 }
