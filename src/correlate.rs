@@ -537,14 +537,14 @@ fn join_and(items: &[&str]) -> String {
 }
 
 fn lower_first(s: &str) -> String {
-    // Keep names such as "MSExchangeServiceHost" or "IIS" as they are.
-    let mut chars = s.chars();
-    match (chars.next(), chars.next()) {
-        (Some(a), Some(b)) if a.is_uppercase() && b.is_lowercase() => {
-            let mut out = a.to_lowercase().collect::<String>();
-            out.push(b);
-            out.push_str(chars.as_str());
-            out
+    // Only ordinary words are lowered mid-sentence; names ("Microsoft Defender", "IIS",
+    // "MSExchangeServiceHost", "Active Directory") keep their capitals.
+    const ORDINARY: &[&str] = &[
+        "A", "An", "The", "Setup", "Only", "One", "Some", "Binaries", "Roles", "Files", "Services",
+    ];
+    match s.split_once(' ') {
+        Some((first, rest)) if ORDINARY.contains(&first) => {
+            format!("{} {rest}", first.to_lowercase())
         }
         _ => s.to_string(),
     }

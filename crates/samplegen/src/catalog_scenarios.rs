@@ -409,6 +409,7 @@ pub fn all() -> Vec<Scenario> {
         e2013_cu23_execution_policy_gpo(),
         e2019_cu14_topology_service_unavailable(),
         e2016_cu22_windows_update_restart(),
+        e2019_cu13_defender_quarantine(),
     ]
 }
 
@@ -1486,6 +1487,90 @@ fn e2016_cu22_windows_update_restart() -> Scenario {
         form: Form::Zip,
         expected: vec!["setup-interrupted-by-restart"],
         forbidden: vec![GENERIC, "setup-stopped-critical"],
+        healthy: false,
+        bundle: b,
+    }
+}
+
+/// Defender quarantines an Exchange DLL while setup replaces it; setup then cannot open the
+/// file. The only problem on the server: the antivirus must come out as the root cause.
+fn e2019_cu13_defender_quarantine() -> Scenario {
+    let name = "e2019-cu13-defender-quarantine";
+    let e = env(Product::E2019, "EX19-07", "contoso.com", EASTERN, name);
+    let (mut runs, mut last) = history(&e, 4);
+    let dll = "C:\\Program Files\\Microsoft\\Exchange Server\\V15\\Bin\\Microsoft.Exchange.Data.Storage.dll";
+    let denied = format!("Access to the path '{dll}' is denied.");
+    last.end = End::Failed(failure(
+        Step::Role("MailboxRole"),
+        &[denied.as_str()],
+        "MailboxComponent___5d8f8a7d43e94a0f9d0c2b8bb1b7c6a1",
+    ));
+    runs.push(last);
+    let mut b = assemble(&e, &runs, Extras::healthy(e.product));
+    let failed_at = last_trace(&runs).end.unwrap_or(runs[runs.len() - 1].start);
+    let computer = format!("{}.{}", e.server, e.domain);
+    let detected = artefacts::utc(failed_at, e.offset) - Duration::seconds(7);
+    let channel = "Microsoft-Windows-Windows Defender/Operational";
+    let defender = |time, id: u16, level: u8, action: &str| evtx_writer::EventSpec {
+        provider: "Microsoft-Windows-Windows Defender".into(),
+        provider_guid: Some("{11cd958a-c507-4ef3-b3f2-5fd9dfbd2c78}".into()),
+        event_id: id,
+        level,
+        task: Some(0),
+        opcode: Some(0),
+        keywords: Some(0x8000_0000_0000_0000),
+        time,
+        channel: channel.into(),
+        computer: computer.clone(),
+        process_id: 3348,
+        thread_id: 5120,
+        data: [
+            ("Product Name", "Microsoft Defender Antivirus"),
+            ("Product Version", "4.18.2205.7"),
+            ("Threat Name", "Exploit:Script/ExchgProxyRequest.A"),
+            ("Severity Name", "Severe"),
+            ("Category Name", "Exploit"),
+            ("Path", &format!("file:_{dll}")),
+            ("Detection Origin Name", "Local machine"),
+            ("Detection Type Name", "Concrete"),
+            (
+                "Process Name",
+                "C:\\Windows\\Microsoft.NET\\Framework64\\v4.0.30319\\mscorsvw.exe",
+            ),
+            ("Detection User", "NT AUTHORITY\\SYSTEM"),
+            ("Action Name", action),
+            ("Engine Version", "AM: 1.1.19300.2, NIS: 1.1.19300.2"),
+        ]
+        .iter()
+        .map(|(k, v)| evtx_writer::DataField::named(*k, *v))
+        .collect(),
+        ..evtx_writer::EventSpec::default()
+    };
+    let mut events = vec![
+        defender(detected, 1116, 3, "Not Applicable"),
+        defender(detected + Duration::seconds(2), 1117, 4, "Quarantine"),
+    ];
+    // A quiet week before: signature updates only.
+    for day in 1..=7 {
+        let mut upd = defender(detected - Duration::days(day), 2000, 4, "");
+        upd.data = vec![
+            evtx_writer::DataField::named("Product Name", "Microsoft Defender Antivirus"),
+            evtx_writer::DataField::named("Current Signature Version", "1.367.1322.0"),
+        ];
+        events.push(upd);
+    }
+    b.file(
+        "evtx/Microsoft-Windows-Windows Defender%4Operational.evtx",
+        "wevtutil epl Microsoft-Windows-Windows Defender/Operational",
+        artefacts::evtx(events, 14_301),
+    );
+    Scenario {
+        name,
+        description: "Exchange 2019 CU13 stops in the Mailbox step: Defender quarantined Microsoft.Exchange.Data.Storage.dll seconds earlier (a false positive), then setup was denied access to it.",
+        product: e.product,
+        form: Form::Zip,
+        expected: vec!["av-detection-exchange-path"],
+        forbidden: vec![GENERIC],
         healthy: false,
         bundle: b,
     }

@@ -217,6 +217,8 @@ impl Rule for AvDetectionExchangePath {
                     f.kind = FindingKind::Cause;
                     f.explains.push(Explains::any(SetupStopped::ID));
                     f.explains.push(Explains::any(SetupInterrupted::ID));
+                    // Setup's own view of the same interference: access denied on the file.
+                    f.explains.push(Explains::any("setup-file-locked"));
                 }
                 // A file the product acted on that is now missing or renamed: this is why.
                 for subject in file_subjects(&hit.path, &installs, inventory.as_ref()) {
