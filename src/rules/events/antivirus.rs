@@ -211,7 +211,7 @@ impl Rule for AvDetectionExchangePath {
                 if let Some((_, r)) = run {
                     title += &format!(
                         ", while setup was running (run started {})",
-                        r.start.format("%Y-%m-%d %H:%M")
+                        super::run_start(ctx, r)
                     );
                     // Inside a run it is a candidate for why the run failed.
                     f.kind = FindingKind::Cause;

@@ -160,7 +160,7 @@ impl Rule for SetupComponentFailedEvent {
                 if let Some((_, run)) = when.and_then(|t| run_at(ctx, t)) {
                     title += &format!(
                         " (during the setup run started {})",
-                        run.start.format("%Y-%m-%d %H:%M")
+                        super::run_start(ctx, run)
                     );
                 }
                 let mut f = self.meta.finding(Some(&component), cite_events(&facts));

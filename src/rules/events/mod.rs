@@ -131,6 +131,16 @@ pub fn run_at<'a>(ctx: &'a Context<'_>, t: DateTime<Utc>) -> Option<(&'a Fact, &
     })
 }
 
+/// When a run started, on the same UTC clock as the events: `2012-02-12 09:41 UTC`.
+pub fn run_start(ctx: &Context<'_>, run: &SetupRun) -> String {
+    format!(
+        "{} UTC",
+        ctx.clock
+            .to_utc(Stamp::Local(run.start))
+            .format("%Y-%m-%d %H:%M")
+    )
+}
+
 /// A data value by any of `names` (case-insensitive), the first non-empty one.
 pub fn field<'a>(e: &'a Event, names: &[&str]) -> Option<&'a str> {
     names.iter().find_map(|n| {

@@ -323,13 +323,12 @@ impl Rule for ScmServiceStartFailed {
 }
 
 /// Who a SID is, for the report: well-known accounts by name, others as the SID.
-fn who(sid: Option<&str>) -> String {
+fn who(sid: &str) -> String {
     match sid {
-        Some("S-1-5-18") => "LocalSystem (S-1-5-18: a service or setup running as SYSTEM)".into(),
-        Some("S-1-5-19") => "LocalService (S-1-5-19)".into(),
-        Some("S-1-5-20") => "NetworkService (S-1-5-20)".into(),
-        Some(s) => format!("the account {s}"),
-        None => "an account the event does not record".into(),
+        "S-1-5-18" => "LocalSystem (S-1-5-18: a service or setup running as SYSTEM)".into(),
+        "S-1-5-19" => "LocalService (S-1-5-19)".into(),
+        "S-1-5-20" => "NetworkService (S-1-5-20)".into(),
+        s => format!("the account {s}"),
     }
 }
 
@@ -405,17 +404,18 @@ impl Rule for ServiceStartTypeDisabled {
             };
             let (fact, e) = evs[last_off];
             let from = field(e, &["param2", "1"]).unwrap_or("?");
-            let by = who(field(e, &["System/Security@UserID"]));
             let when = fact.time.map(|t| ctx.clock.to_utc(t));
             let mut title = format!("{key} was set from {from} to Disabled");
             if let Some(t) = when {
                 title += &format!(" at {} UTC", t.format("%Y-%m-%d %H:%M:%S"));
             }
-            title += &format!(" by {by}");
+            if let Some(sid) = field(e, &[crate::parse::evtx::USER_SID_KEY]) {
+                title += &format!(" by {}", who(sid));
+            }
             if let Some((_, run)) = when.and_then(|t| run_at(ctx, t)) {
                 title += &format!(
                     ", during the setup run started {} (setup disables services while it works)",
-                    run.start.format("%Y-%m-%d %H:%M")
+                    super::run_start(ctx, run)
                 );
             }
             let mut cited: Vec<&Fact> = vec![fact];
@@ -515,13 +515,14 @@ impl Rule for ServiceDependencyFailed {
                     .map(|(_, e)| {
                         let dependency = field(e, &["param2", "1"]).unwrap_or("?");
                         match e.event_id {
-                            7003 => format!("{dependency} is not installed"),
-                            _ => format!(
-                                "{dependency} failed to start, {}",
-                                field(e, &["param3", "2"])
-                                    .map(describe_error)
-                                    .unwrap_or_else(|| "error not recorded".into())
-                            ),
+                            7003 => format!("{dependency}, which is not installed"),
+                            _ => match field(e, &["param3", "2"]) {
+                                Some(err) => format!(
+                                    "{dependency}, which failed to start with {}",
+                                    describe_error(err)
+                                ),
+                                None => format!("{dependency}, which failed to start"),
+                            },
                         }
                     })
                     .collect();
@@ -801,7 +802,7 @@ mod tests {
         assert_eq!(f[0].subject.as_deref(), Some("MSExchangeSearch"));
         assert!(
             f[0].title.contains(
-                "Microsoft Search (Exchange) failed to start, error 1058 (the service is disabled)"
+                "it depends on Microsoft Search (Exchange), which failed to start with error 1058 (the service is disabled)"
             ),
             "{}",
             f[0].title

@@ -66,10 +66,29 @@ fn module_error(code: u32) -> String {
     }
 }
 
-static DLL: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r#"(?i)([^\\/:*?"<>|\r\n]*[\\/])?([^\\/:*?"<>|\r\n\s]+\.dll)"#)
+/// A DLL's full Windows path (folders may hold spaces), else its bare file name.
+static DLL_PATH: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"(?i)[A-Za-z]:\\(?:[^\\/:*?"<>|\r\n]+\\)*[^\\/:*?"<>|\r\n]+?\.dll\b"#)
         .expect("static regex")
 });
+static DLL_NAME: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r#"(?i)[^\\/:*?"<>|\s']+\.dll\b"#).expect("static regex"));
+
+/// The module an IIS event names: (file name in lower case, path as written).
+fn module_of(e: &Event) -> Option<(String, String)> {
+    let shown = texts(e).find_map(|t| {
+        DLL_PATH
+            .find(t)
+            .or_else(|| DLL_NAME.find(t))
+            .map(|m| m.as_str().trim().to_string())
+    })?;
+    let name = shown
+        .rsplit(['\\', '/'])
+        .next()
+        .unwrap_or(&shown)
+        .to_ascii_lowercase();
+    Some((name, shown))
+}
 
 /// IIS-W3SVC-WP 2280/2282: a native module (DLL) failed to load into the worker process.
 pub struct IisModuleLoadFailed {
@@ -125,11 +144,9 @@ impl Rule for IisModuleLoadFailed {
         type Seen<'a> = (Vec<&'a Fact>, Vec<&'a Event>, BTreeSet<String>);
         let mut by_dll: BTreeMap<String, Seen> = BTreeMap::new();
         for (f, e) in events(ctx, IIS_WP, &[2280, 2282]) {
-            let Some(caps) = texts(e).find_map(|t| DLL.captures(t)) else {
+            let Some((name, path)) = module_of(e) else {
                 continue;
             };
-            let name = caps[2].to_ascii_lowercase();
-            let path = caps[0].trim().to_string();
             let entry = by_dll.entry(name).or_default();
             entry.0.push(f);
             entry.1.push(e);
@@ -578,6 +595,11 @@ mod tests {
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].subject.as_deref(), Some("exppw.dll"));
         assert!(f[0].title.contains("error 126"), "{}", f[0].title);
+        assert!(
+            f[0].title.contains("could not load D:\\Program Files\\Microsoft\\Exchange Server\\V14\\ClientAccess\\Owa\\auth\\exppw.dll"),
+            "{}",
+            f[0].title
+        );
         assert!(f[0].title.contains("2280 ×2"), "{}", f[0].title);
         assert_eq!(f[0].evidence.len(), 2);
     }
