@@ -16,9 +16,16 @@ fn main() {
     }
 }
 
-/// The setup-log stage alone, on one thread: decoding, line splitting, run/error grouping.
+/// The setup-log stage alone, on one thread: decoding, line splitting, run/error grouping, and
+/// matching every line against the catalogue's patterns (the interest of the built-in rules).
 fn setup(path: &str) {
     let bytes = std::fs::read(path).expect("read the setup log");
+    let rules = exhume::analysis::load_rules(&exhume::Options::default()).expect("rules load");
+    let mut ib = exhume::rules::InterestBuilder::default();
+    for r in &rules {
+        r.interest(&mut ib);
+    }
+    let interest = ib.build().expect("patterns compile");
     let mb = bytes.len() as f64 / 1e6;
     let mut best = f64::MAX;
     let mut facts = 0;
@@ -30,7 +37,7 @@ fn setup(path: &str) {
             &mut r,
             "setup/ExchangeSetup.log",
             1 << 20,
-            None,
+            interest.setup_lines.as_ref(),
             &mut sink,
         )
         .expect("parses");
