@@ -11,7 +11,7 @@ use crate::facts::{Event, Evidence, Fact, FactKind, Locator, Position, Stamp};
 use crate::parse::EventFilter;
 use chrono::{DateTime, Utc};
 use evtx::{EvtxChunkData, EvtxChunkHeader, ParserSettings};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
@@ -36,39 +36,10 @@ pub(super) struct Job<'a> {
 #[derive(Default)]
 pub(super) struct Worker {
     file: Option<File>,
-    wants: HashMap<String, Wants>,
+    /// provider → id → wanted: [`EventFilter::wants`] answers once per pair and worker (it
+    /// lower-cases the provider on every call).
+    wants: HashMap<String, HashMap<u32, bool>>,
     pub(super) tally: Tally,
-}
-
-/// Which ids of one provider rules want (cached per worker: the filter lower-cases per call).
-#[derive(Debug, Clone)]
-enum Wants {
-    All,
-    Ids(HashSet<u32>),
-}
-
-impl Wants {
-    fn of(filter: &EventFilter, provider: &str) -> Wants {
-        let p = provider.to_ascii_lowercase();
-        if filter.all || filter.providers.contains(&p) {
-            return Wants::All;
-        }
-        Wants::Ids(
-            filter
-                .ids
-                .iter()
-                .filter(|(fp, _)| *fp == p)
-                .map(|(_, id)| *id)
-                .collect(),
-        )
-    }
-
-    fn has(&self, id: u32) -> bool {
-        match self {
-            Wants::All => true,
-            Wants::Ids(ids) => ids.contains(&id),
-        }
-    }
 }
 
 #[derive(Default)]
@@ -325,13 +296,11 @@ impl Worker {
     }
 
     fn wants(&mut self, filter: &EventFilter, provider: &str, id: u32) -> bool {
-        if let Some(w) = self.wants.get(provider) {
-            return w.has(id);
-        }
-        let w = Wants::of(filter, provider);
-        let has = w.has(id);
-        self.wants.insert(provider.to_string(), w);
-        has
+        let ids = match self.wants.get_mut(provider) {
+            Some(ids) => ids,
+            None => self.wants.entry(provider.to_string()).or_default(),
+        };
+        *ids.entry(id).or_insert_with(|| filter.wants(provider, id))
     }
 }
 
