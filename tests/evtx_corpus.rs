@@ -401,3 +401,33 @@ fn a_bundle_reports_damage_and_refuses_a_file_that_is_not_evtx() {
     assert_eq!(total, 301);
     assert_eq!(analysis.facts.events().count(), 301);
 }
+
+/// Files are parsed in parallel and each file's chunks too, nested in the same pool: more files
+/// than threads must not block (the `evtx` crate's own multithreading deadlocks here).
+#[test]
+fn more_files_than_threads_in_a_small_pool_complete() {
+    let Some(root) = corpus() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("evtx")).unwrap();
+    for i in 0..8 {
+        std::fs::copy(
+            root.join("omerbenamram-evtx/system.evtx"),
+            dir.path().join(format!("evtx/System{i}.evtx")),
+        )
+        .unwrap();
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
+    let analysis = pool
+        .install(|| exhume::analyze(dir.path(), &exhume::Options::default()))
+        .expect("analysis runs");
+    let total: u64 = analysis
+        .diagnosis
+        .event_counts
+        .iter()
+        .map(|c| c.count)
+        .sum();
+    assert_eq!(total, 8 * 1881);
+}
