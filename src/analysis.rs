@@ -62,13 +62,33 @@ pub fn analyze_with(
     opts: &Options,
     rules: &[Box<dyn Rule>],
 ) -> Result<Analysis, Error> {
-    let bundle = Bundle::open(path, &opts.limits)?;
+    let interest = interest_of(rules, opts)?;
+    analyze_prepared(path, opts, rules, &interest)
+}
+
+/// What `rules` ask the parsers to keep, compiled: a few dozen case-insensitive patterns make a
+/// large regex set, worth building once for many bundles.
+pub fn interest_of(rules: &[Box<dyn Rule>], opts: &Options) -> Result<parse::Interest, Error> {
     let mut ib = InterestBuilder::default();
     for r in rules {
         r.interest(&mut ib);
     }
     let mut interest = ib.build()?;
     interest.events.all = opts.keep_all_events;
+    Ok(interest)
+}
+
+/// Analyses one bundle with a catalogue and its compiled [`interest_of`].
+pub fn analyze_prepared(
+    path: &Path,
+    opts: &Options,
+    rules: &[Box<dyn Rule>],
+    interest: &parse::Interest,
+) -> Result<Analysis, Error> {
+    let bundle = Bundle::open(path, &opts.limits)?;
+    let mut interest = interest.clone();
+    // The kept-events budget is per bundle: a fresh counter, not the one of the last bundle.
+    interest.events.kept = Default::default();
 
     let parsed = parse::parse_bundle(&bundle, &interest);
     bundle.hash_remaining();
@@ -103,7 +123,14 @@ pub fn analyze_with(
     skipped.extend(parsed.skipped);
     skipped.sort_by(|a, b| a.path.cmp(&b.path));
 
-    let missing = missing_evidence(&facts, &skipped, custody.as_ref());
+    let missing = missing_evidence(&Seen {
+        facts: &facts,
+        used: &parsed.used,
+        skipped: &skipped,
+        partial: &parsed.partial,
+        manifest: bundle.manifest.as_ref(),
+        custody: custody.as_ref(),
+    });
     let runs = run_summaries(&facts, &clock);
     let status = correlate::status(&findings, &missing);
     let correlation = correlate::correlate(&findings);
@@ -219,28 +246,94 @@ fn run_summaries(facts: &FactSet, clock: &Clock) -> Vec<RunSummary> {
         .collect()
 }
 
-/// Evidence a "healthy" verdict depends on that was absent or unreadable.
-fn missing_evidence(
-    facts: &FactSet,
-    skipped: &[crate::facts::Skipped],
-    custody: Option<&bundle::Custody>,
-) -> Vec<String> {
+/// What [`missing_evidence`] looks at.
+struct Seen<'a> {
+    facts: &'a FactSet,
+    used: &'a [String],
+    skipped: &'a [crate::facts::Skipped],
+    partial: &'a [crate::facts::Skipped],
+    manifest: Option<&'a bundle::Manifest>,
+    custody: Option<&'a bundle::Custody>,
+}
+
+/// Evidence a "healthy" verdict depends on that was absent, unreadable or read only in part.
+///
+/// Healthy means "we looked at everything that could show a failure and saw none", so anything
+/// that could have shown one and was not seen whole is listed: the setup log, any layout
+/// artefact skipped or cut short, what the manifest lists and the bundle lacks or has altered,
+/// what the collector says it could not get, and the manifest itself (without it nobody can
+/// say what is missing).
+fn missing_evidence(e: &Seen<'_>) -> Vec<String> {
+    let is_evidence = |path: &str| {
+        let kind = bundle::classify(path);
+        kind.is_some() && kind != Some(ArtefactKind::EvtxLocale)
+    };
     let mut out = Vec::new();
-    if facts.runs().next().is_none() {
+    if e.facts.runs().next().is_none() {
         out.push("no readable ExchangeSetup.log (setup/ExchangeSetup.log)".to_string());
     }
-    for s in skipped {
-        let kind = bundle::classify(&s.path);
-        if kind.is_some() && kind != Some(ArtefactKind::EvtxLocale) {
+    if e.manifest.is_none() {
+        out.push(
+            "no usable manifest.json: whether evidence is missing from the bundle cannot be checked"
+                .to_string(),
+        );
+    }
+    for s in e.skipped {
+        if is_evidence(&s.path) {
             out.push(format!("{} could not be read: {}", s.path, s.reason));
         }
     }
-    if let Some(c) = custody {
+    for s in e.partial {
+        if is_evidence(&s.path) {
+            out.push(format!("{} was read only in part: {}", s.path, s.reason));
+        }
+    }
+    // A list every row of which was unusable (wrong columns, garbage) says nothing, though its
+    // parser did not fail. These artefacts are never empty on a real server: every server has
+    // services, programs, Exchange files and ACL entries, and an export or configuration file
+    // the collector took always holds what it was taken for.
+    let cited: std::collections::HashSet<&str> = e
+        .facts
+        .iter()
+        .map(|f| f.evidence.locator.path.as_str())
+        .collect();
+    for p in e.used {
+        let never_empty = matches!(
+            bundle::classify(p),
+            Some(
+                ArtefactKind::Services
+                    | ArtefactKind::Software
+                    | ArtefactKind::FileVersions
+                    | ArtefactKind::Inventory
+                    | ArtefactKind::Acl
+                    | ArtefactKind::Registry
+                    | ArtefactKind::AppHostConfig
+                    | ArtefactKind::WebConfig
+                    | ArtefactKind::HostJson
+            )
+        );
+        if never_empty && !cited.contains(p.as_str()) {
+            out.push(format!(
+                "{p} gave nothing usable (wrong columns, wrong format or damaged)"
+            ));
+        }
+    }
+    if let Some(c) = e.custody {
         for m in &c.missing {
             out.push(format!("{m} is listed in the manifest but absent"));
         }
         for a in &c.altered {
             out.push(format!("{} does not match its manifest hash", a.path));
+        }
+    }
+    if let Some(m) = e.manifest {
+        // Only artefacts of the layout: optional extras (EMS queries, minifilters) do not
+        // decide a verdict.
+        for n in &m.not_collected {
+            let what = n.what.replace('\\', "/");
+            if is_evidence(&what) || what.eq_ignore_ascii_case("setup logs") {
+                out.push(format!("{} was not collected: {}", n.what, n.why));
+            }
         }
     }
     out

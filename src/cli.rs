@@ -121,6 +121,9 @@ pub struct CommonArgs {
     /// Also load the declarative rules (*.toml) in DIR.
     #[arg(long, value_name = "DIR")]
     pub rules: Option<PathBuf>,
+    /// Largest bundle: the .zip file, or the sum of a folder's files (suffixes K, M, G).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "8G")]
+    pub max_bundle_size: u64,
     /// Most entries in a bundle.
     #[arg(long, value_name = "N", default_value_t = Limits::default().max_entries)]
     pub max_entries: usize,
@@ -142,6 +145,9 @@ pub struct CommonArgs {
     /// Most event records kept for the rules.
     #[arg(long, value_name = "N", default_value_t = Limits::default().max_events_kept)]
     pub max_events: usize,
+    /// Longest time one artefact may take to read and parse, in seconds (0: no limit).
+    #[arg(long, value_name = "SECONDS", default_value_t = Limits::default().max_seconds_per_file)]
+    pub max_seconds_per_file: u64,
     /// Link events to a setup error when they are within this many minutes of it.
     #[arg(long, value_name = "MINUTES", default_value_t = exhume::analysis::LINK_WINDOW_MINUTES)]
     pub window: i64,
@@ -151,6 +157,7 @@ impl CommonArgs {
     pub fn options(&self) -> Options {
         Options {
             limits: Limits {
+                max_bundle_bytes: self.max_bundle_size,
                 max_entries: self.max_entries,
                 max_total_bytes: self.max_total_size,
                 max_file_bytes: self.max_file_size,
@@ -158,6 +165,7 @@ impl CommonArgs {
                 max_line_bytes: self.max_line as usize,
                 max_xml_depth: self.max_xml_depth,
                 max_events_kept: self.max_events,
+                max_seconds_per_file: self.max_seconds_per_file,
             },
             rules_dir: self.rules.clone(),
             keep_all_events: false,

@@ -8,6 +8,9 @@ use serde::Serialize;
 /// Caps applied while opening and reading a bundle.
 #[derive(Debug, Clone, Serialize)]
 pub struct Limits {
+    /// Largest bundle accepted: the `.zip` file, or the sum of a folder's file sizes.
+    /// Flag: `--max-bundle-size`.
+    pub max_bundle_bytes: u64,
     /// Most entries a zip (or files a folder) may hold. Flag: `--max-entries`.
     pub max_entries: usize,
     /// Most bytes the whole bundle may expand to. Flag: `--max-total-size`.
@@ -23,6 +26,10 @@ pub struct Limits {
     pub max_xml_depth: usize,
     /// Most event records retained for rules across all EVTX files. Flag: `--max-events`.
     pub max_events_kept: usize,
+    /// Longest time one artefact may take to read and parse, in seconds; 0 means no limit.
+    /// Checked on every read from the member (see [`Deadline`]), so a parser that loops or
+    /// crawls on crafted input is stopped and the artefact reported. Flag: `--max-seconds-per-file`.
+    pub max_seconds_per_file: u64,
 }
 
 impl Limits {
@@ -33,6 +40,7 @@ impl Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
+            max_bundle_bytes: 8 << 30,
             max_entries: 20_000,
             max_total_bytes: 8 << 30,
             max_file_bytes: 4 << 30,
@@ -41,6 +49,42 @@ impl Default for Limits {
             max_line_bytes: 1 << 20,
             max_xml_depth: 256,
             max_events_kept: 1_000_000,
+            // A 1 GB EVTX file parses in well under a minute; five minutes is a hang.
+            max_seconds_per_file: 300,
+        }
+    }
+}
+
+/// When the time allowed for one artefact runs out. Started when a member is opened for
+/// reading; parsers that work on a local copy instead of the member's reader (EVTX) check it
+/// in their record loop. `Instant::now` costs tens of nanoseconds, so checking it per read or
+/// per record is free next to the work done.
+#[derive(Debug, Clone, Copy)]
+pub struct Deadline {
+    at: Option<std::time::Instant>,
+    seconds: u64,
+}
+
+impl Deadline {
+    /// A deadline `limits.max_seconds_per_file` from now (none when that is 0).
+    pub fn start(limits: &Limits) -> Self {
+        let seconds = limits.max_seconds_per_file;
+        Deadline {
+            at: (seconds > 0)
+                .then(|| std::time::Instant::now() + std::time::Duration::from_secs(seconds)),
+            seconds,
+        }
+    }
+
+    /// `Err` once the time is up, naming the limit and its flag.
+    pub fn check(&self) -> Result<(), super::LimitHit> {
+        match self.at {
+            Some(at) if std::time::Instant::now() >= at => Err(super::LimitHit {
+                limit: "seconds per artefact",
+                value: self.seconds,
+                flag: "--max-seconds-per-file",
+            }),
+            _ => Ok(()),
         }
     }
 }

@@ -22,7 +22,7 @@ pub struct Manifest {
     pub time_zone: Option<TimeZone>,
     #[serde(default)]
     pub exchange: Option<ExchangeInfo>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "bounded_files")]
     pub files: Vec<ManifestFile>,
     #[serde(default)]
     pub not_collected: Vec<NotCollected>,
@@ -84,6 +84,37 @@ pub struct ManifestFile {
 pub struct NotCollected {
     pub what: String,
     pub why: String,
+}
+
+/// Most files a manifest may list. The collector lists what it put in the bundle, which
+/// `--max-entries` (default 20,000) bounds; a list far longer is crafted, and each entry costs
+/// memory, so reading stops here rather than after a million entries.
+pub const MAX_FILES: usize = 200_000;
+
+fn bounded_files<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<ManifestFile>, D::Error> {
+    struct Files;
+    impl<'de> serde::de::Visitor<'de> for Files {
+        type Value = Vec<ManifestFile>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a list of files")
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut out = Vec::new();
+            while let Some(f) = seq.next_element()? {
+                if out.len() == MAX_FILES {
+                    return Err(serde::de::Error::custom(format!(
+                        "more than {MAX_FILES} files listed, far more than a bundle holds"
+                    )));
+                }
+                out.push(f);
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_seq(Files)
 }
 
 /// Why a manifest could not be used.

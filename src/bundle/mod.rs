@@ -52,7 +52,11 @@ pub enum Error {
     #[error(
         "{path}: {size} bytes, more than the limit of {limit} (raise it with --max-bundle-size)"
     )]
-    TooLarge { path: PathBuf, size: u64, limit: u64 },
+    TooLarge {
+        path: PathBuf,
+        size: u64,
+        limit: u64,
+    },
     #[error("{path}: empty bundle, nothing to analyse")]
     Empty { path: PathBuf },
     #[error("{0}")]

@@ -214,6 +214,7 @@ pub(super) fn open_folder(root: &Path, limits: &Limits) -> Result<(Source, Listi
     };
     let mut stack = vec![root.to_path_buf()];
     let mut count = 0usize;
+    let mut bytes = 0u64;
     while let Some(dir) = stack.pop() {
         let read = std::fs::read_dir(&dir).map_err(|e| Error::Io {
             path: dir.clone(),
@@ -242,8 +243,22 @@ pub(super) fn open_folder(root: &Path, limits: &Limits) -> Result<(Source, Listi
                 });
             } else if meta.is_dir() {
                 stack.push(p);
+            } else if !meta.is_file() {
+                // Opening a named pipe blocks until someone writes to it; a device may never end.
+                listing.skipped.push(Skipped {
+                    path: rel.replace('\\', "/"),
+                    reason: "not a regular file (named pipe, socket or device): not read".into(),
+                });
             } else {
                 count += 1;
+                bytes = bytes.saturating_add(meta.len());
+                if bytes > limits.max_bundle_bytes {
+                    return Err(Error::TooLarge {
+                        path: root.to_path_buf(),
+                        size: bytes,
+                        limit: limits.max_bundle_bytes,
+                    });
+                }
                 if count > limits.max_entries {
                     return Err(Error::TooManyEntries {
                         path: root.to_path_buf(),

@@ -78,9 +78,7 @@ pub fn parse_reader(
         st.on_line(n, line, sink);
     }
     st.resolve_alone(sink);
-    if let Some(d) = lines.damage() {
-        sink.problem(path, d);
-    }
+    lines.report(path, sink);
     for (n, e) in st.errors.iter().take(20) {
         sink.problem(path, format!("icacls reported at line {n}: {e}"));
     }

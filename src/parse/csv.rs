@@ -87,9 +87,7 @@ pub fn read_rows(
                     }
                 }
             }
-            if let Some(d) = lines.damage() {
-                sink.problem(&path, d);
-            }
+            lines.report(&path, sink);
             if malformed > 0 {
                 sink.problem(
                     &path,

@@ -117,6 +117,10 @@ pub struct Sink {
     pub problems: Vec<Problem>,
     /// Event counts per (channel, provider, id), kept or not.
     pub event_counts: BTreeMap<(String, String, u32), u64>,
+    /// Set by a parser that read its member only in part without failing (a truncated file,
+    /// unreadable chunks, XML that stops early): the facts stand, but what was lost may have
+    /// shown a failure, so the verdict cannot call the server healthy. Says what was lost.
+    pub incomplete: Option<String>,
 }
 
 impl Sink {
@@ -166,6 +170,9 @@ pub struct Parsed {
     pub skipped: Vec<Skipped>,
     /// Members a parser used.
     pub used: Vec<String>,
+    /// Used members whose parser stopped before their end (a limit, damage): what came before
+    /// is kept, what came after is unknown, so a verdict cannot call the server healthy.
+    pub partial: Vec<Skipped>,
     pub event_counts: BTreeMap<(String, String, u32), u64>,
 }
 
@@ -173,6 +180,7 @@ pub struct Parsed {
 pub fn parse_bundle(bundle: &Bundle, interest: &Interest) -> Parsed {
     enum Outcome {
         Used(Sink),
+        Partial(Sink, String),
         Skipped(String),
         Ignored,
     }
@@ -199,14 +207,17 @@ pub fn parse_bundle(bundle: &Bundle, interest: &Interest) -> Parsed {
             };
             let mut sink = Sink::default();
             match parse(&input, &mut sink) {
-                Ok(()) => (entry, Outcome::Used(sink)),
+                Ok(()) => match sink.incomplete.take() {
+                    Some(lost) => (entry, Outcome::Partial(sink, lost)),
+                    None => (entry, Outcome::Used(sink)),
+                },
                 Err(e) => {
                     // Facts read before the failure are kept; the member is still reported.
                     if sink.facts.is_empty() {
                         (entry, Outcome::Skipped(e.to_string()))
                     } else {
                         sink.problem(&entry.path, format!("read only in part: {e}"));
-                        (entry, Outcome::Used(sink))
+                        (entry, Outcome::Partial(sink, e.to_string()))
                     }
                 }
             }
@@ -215,20 +226,34 @@ pub fn parse_bundle(bundle: &Bundle, interest: &Interest) -> Parsed {
 
     let mut parsed = Parsed::default();
     for (entry, outcome) in outcomes {
-        match outcome {
-            Outcome::Used(sink) => {
-                parsed.used.push(entry.path.clone());
-                parsed.facts.extend(sink.facts);
-                parsed.problems.extend(sink.problems);
-                for (k, v) in sink.event_counts {
-                    *parsed.event_counts.entry(k).or_default() += v;
-                }
+        let sink = match outcome {
+            Outcome::Used(sink) => Some(sink),
+            Outcome::Partial(sink, reason) => {
+                parsed.partial.push(Skipped {
+                    path: entry.path.clone(),
+                    reason,
+                });
+                Some(sink)
             }
-            Outcome::Skipped(reason) => parsed.skipped.push(Skipped {
-                path: entry.path.clone(),
-                reason,
-            }),
-            Outcome::Ignored => parsed.used.push(entry.path.clone()),
+            Outcome::Skipped(reason) => {
+                parsed.skipped.push(Skipped {
+                    path: entry.path.clone(),
+                    reason,
+                });
+                None
+            }
+            Outcome::Ignored => {
+                parsed.used.push(entry.path.clone());
+                None
+            }
+        };
+        if let Some(sink) = sink {
+            parsed.used.push(entry.path.clone());
+            parsed.facts.extend(sink.facts);
+            parsed.problems.extend(sink.problems);
+            for (k, v) in sink.event_counts {
+                *parsed.event_counts.entry(k).or_default() += v;
+            }
         }
     }
     parsed

@@ -589,9 +589,7 @@ pub fn parse_reader(
     for key in kept.values() {
         emit(path, key, sink);
     }
-    if let Some(d) = reg.damage() {
-        sink.problem(path, d);
-    }
+    reg.lines.report(path, sink);
     if reg.malformed.0 > 0 {
         sink.problem(
             path,

@@ -62,9 +62,7 @@ pub fn parse_reader(
     }
     let total = lines.line_no;
     state.finish(total, sink);
-    if let Some(d) = lines.damage() {
-        sink.problem(path, d);
-    }
+    lines.report(path, sink);
     if stamped == 0 {
         return Err(Error::format(
             "an Exchange setup log",

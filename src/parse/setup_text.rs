@@ -27,9 +27,7 @@ pub fn parse(input: &Input<'_>, sink: &mut Sink) -> Result<(), Error> {
                         });
                     }
             }
-            if let Some(d) = lines.damage() {
-                sink.problem(&path, d);
-            }
+            lines.report(&path, sink);
             Ok(())
         })
         .map_err(Error::from_io)?

@@ -5,6 +5,8 @@
 //! 5.1 `Out-File`) and ANSI; all are read here so parsers only ever see `&str` lines.
 
 use std::io::{BufRead, BufReader, Read};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The encoding a file was read with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +30,13 @@ pub struct LineReader<'a> {
     pub invalid_lines: u64,
     /// Lines that held NUL bytes or other control bytes typical of binary data.
     pub binary_lines: u64,
+    /// The last line ended without a line ending. Every Windows tool whose output is read here
+    /// ends its files with one, so this is a file cut short (a full disk, a copy interrupted, a
+    /// crash while writing, or zeros where the end should be).
+    pub unterminated: bool,
+    /// UTF-16 code units that formed no character (unpaired surrogates, an odd last byte),
+    /// counted by the decoder as it replaces them with U+FFFD.
+    utf16_replaced: Arc<AtomicU64>,
     buf: Vec<u8>,
 }
 
@@ -37,16 +46,14 @@ impl<'a> LineReader<'a> {
         let head = br.fill_buf()?.to_vec();
         let (encoding, skip) = sniff(&head);
         br.consume(skip);
+        let utf16_replaced = Arc::new(AtomicU64::new(0));
         let inner: Box<dyn BufRead + 'a> = match encoding {
             Encoding::Utf8 | Encoding::Utf8Bom => Box::new(br),
-            Encoding::Utf16Le => Box::new(BufReader::with_capacity(
-                256 * 1024,
-                Utf16Decoder::new(br, false),
-            )),
-            Encoding::Utf16Be => Box::new(BufReader::with_capacity(
-                256 * 1024,
-                Utf16Decoder::new(br, true),
-            )),
+            Encoding::Utf16Le | Encoding::Utf16Be => {
+                let mut d = Utf16Decoder::new(br, encoding == Encoding::Utf16Be);
+                d.replaced = Arc::clone(&utf16_replaced);
+                Box::new(BufReader::with_capacity(256 * 1024, d))
+            }
         };
         Ok(LineReader {
             inner,
@@ -56,6 +63,8 @@ impl<'a> LineReader<'a> {
             cut_lines: 0,
             invalid_lines: 0,
             binary_lines: 0,
+            unterminated: false,
+            utf16_replaced,
             buf: Vec::with_capacity(256),
         })
     }
@@ -65,6 +74,7 @@ impl<'a> LineReader<'a> {
         self.buf.clear();
         let mut cut = false;
         let mut any = false;
+        let mut ended = false;
         loop {
             let avail = self.inner.fill_buf()?;
             if avail.is_empty() {
@@ -83,12 +93,14 @@ impl<'a> LineReader<'a> {
             }
             self.inner.consume(take);
             if done {
+                ended = true;
                 break;
             }
         }
         if !any {
             return Ok(None);
         }
+        self.unterminated = !ended;
         self.line_no += 1;
         if cut {
             self.cut_lines += 1;
@@ -133,7 +145,36 @@ impl<'a> LineReader<'a> {
         if self.binary_lines > 0 {
             parts.push(format!("{} line(s) held binary data", self.binary_lines));
         }
+        if self.unterminated {
+            parts.push(format!(
+                "line {} ends without a line ending: the file looks cut short",
+                self.line_no
+            ));
+        }
+        let replaced = self.utf16_replaced.load(Ordering::Relaxed);
+        if replaced > 0 {
+            parts.push(format!(
+                "{replaced} invalid UTF-16 code unit(s) (unpaired surrogates, odd byte) replaced with U+FFFD"
+            ));
+        }
         (!parts.is_empty()).then(|| parts.join("; "))
+    }
+}
+
+impl LineReader<'_> {
+    /// Files the decoding damage as a problem of `path`, and marks the member as read only in
+    /// part when its end is missing (see [`LineReader::unterminated`]). Call it once the whole
+    /// file was read.
+    pub fn report(&self, path: &str, sink: &mut super::Sink) {
+        if let Some(d) = self.damage() {
+            sink.problem(path, d);
+        }
+        if self.unterminated {
+            sink.incomplete = Some(format!(
+                "line {} ends without a line ending: the file looks cut short",
+                self.line_no
+            ));
+        }
     }
 }
 
@@ -206,6 +247,8 @@ struct Utf16Decoder<R> {
     out_pos: usize,
     carry: Option<u8>,
     high: Option<u16>,
+    /// Replacement characters written for damage, shared with the [`LineReader`] reporting it.
+    replaced: Arc<AtomicU64>,
 }
 
 impl<R: BufRead> Utf16Decoder<R> {
@@ -218,7 +261,14 @@ impl<R: BufRead> Utf16Decoder<R> {
             out_pos: 0,
             carry: None,
             high: None,
+            replaced: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// U+FFFD standing for damage, counted.
+    fn push_bad(&mut self) {
+        self.replaced.fetch_add(1, Ordering::Relaxed);
+        self.push_char('\u{FFFD}');
     }
 
     fn push_char(&mut self, c: char) {
@@ -232,7 +282,7 @@ impl<R: BufRead> Utf16Decoder<R> {
         let chunk = self.inner.fill_buf()?;
         if chunk.is_empty() {
             if self.high.take().is_some() || self.carry.take().is_some() {
-                self.push_char('\u{FFFD}');
+                self.push_bad();
                 return Ok(true);
             }
             return Ok(false);
@@ -255,18 +305,18 @@ impl<R: BufRead> Utf16Decoder<R> {
             i += 2;
             match (self.high.take(), unit) {
                 (None, 0xD800..=0xDBFF) => self.high = Some(unit),
-                (None, 0xDC00..=0xDFFF) => self.push_char('\u{FFFD}'),
+                (None, 0xDC00..=0xDFFF) => self.push_bad(),
                 (None, u) => self.push_char(char::from_u32(u as u32).unwrap_or('\u{FFFD}')),
                 (Some(h), 0xDC00..=0xDFFF) => {
                     let c = 0x10000 + (((h as u32) - 0xD800) << 10) + ((unit as u32) - 0xDC00);
                     self.push_char(char::from_u32(c).unwrap_or('\u{FFFD}'));
                 }
                 (Some(_), 0xD800..=0xDBFF) => {
-                    self.push_char('\u{FFFD}');
+                    self.push_bad();
                     self.high = Some(unit);
                 }
                 (Some(_), u) => {
-                    self.push_char('\u{FFFD}');
+                    self.push_bad();
                     self.push_char(char::from_u32(u as u32).unwrap_or('\u{FFFD}'));
                 }
             }
@@ -349,5 +399,10 @@ mod tests {
         b.extend_from_slice(&0xD800u16.to_le_bytes());
         b.extend_from_slice(&(b'a' as u16).to_le_bytes());
         assert_eq!(lines(&b, 100).0, vec!["\u{FFFD}a"]);
+        let mut r: &[u8] = &b;
+        let mut lr = LineReader::new(&mut r, 100).unwrap();
+        while lr.next_line().unwrap().is_some() {}
+        let d = lr.damage().unwrap_or_default();
+        assert!(d.contains("1 invalid UTF-16 code unit"), "{d}");
     }
 }

@@ -202,6 +202,21 @@ pub fn parse_file(
     {
         sink.incomplete = Some("events were lost to damage or truncation".into());
     }
+    // The file header counts the chunks written: slots of zeros among them were wiped since
+    // (a crash, a copy that failed half-way), and a file shorter than the count lost its end.
+    if let Some(claimed) = claimed_chunks(file)
+        && claimed > summary.chunks
+    {
+        sink.problem(
+            bundle_path,
+            format!(
+                "the file header lists {} but only {} hold data: the rest were wiped or not copied",
+                plural(claimed, "chunk"),
+                count(summary.chunks)
+            ),
+        );
+        sink.incomplete = Some("chunks the file header lists are missing".into());
+    }
     if summary.not_kept > 0 {
         sink.problem(
             bundle_path,
@@ -229,6 +244,13 @@ pub fn parse_file(
         }
     }
     Ok(summary)
+}
+
+/// The chunk count of the file header (a 16-bit field at offset 42), if it can be read.
+fn claimed_chunks(file: &Path) -> Option<u64> {
+    let mut h = [0u8; 44];
+    File::open(file).ok()?.read_exact(&mut h).ok()?;
+    Some(u64::from(u16::from_le_bytes([h[42], h[43]])))
 }
 
 /// Checks the `ElfFile\0` magic and the file header's size; returns the file length.

@@ -1,0 +1,132 @@
+//! Every input a fuzz target crashed on is kept in `tests/hostile/fuzz/TARGET/` and replayed here
+//! through the target's own code (the fuzz crate's library, included as a module), so a fixed
+//! crash stays fixed in a plain `cargo test`. Each target also runs on the samples, so its
+//! property checks are exercised on real data even before any crash was found.
+
+#[path = "../../fuzz/src/lib.rs"]
+#[allow(dead_code)]
+mod fuzz_lib;
+
+use fuzz_lib::targets;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// The targets share one scratch folder, removed after each replay.
+static SCRATCH: Mutex<()> = Mutex::new(());
+
+/// An input must run as fast as libFuzzer's `-timeout` allows (10 s), debug build included.
+const PER_INPUT: Duration = Duration::from_secs(10);
+
+fn replay(target: &str, run: fn(&[u8]), samples: &[Vec<u8>]) -> usize {
+    let _guard = SCRATCH.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/hostile/fuzz")
+        .join(target);
+    let mut inputs: Vec<(String, Vec<u8>)> = samples
+        .iter()
+        .enumerate()
+        .map(|(i, b)| (format!("sample {i}"), b.clone()))
+        .collect();
+    if let Ok(rd) = std::fs::read_dir(&dir) {
+        for e in rd.flatten() {
+            let bytes = std::fs::read(e.path()).expect("read a regression input");
+            inputs.push((e.path().display().to_string(), bytes));
+        }
+    }
+    for (name, data) in &inputs {
+        let start = Instant::now();
+        let outcome = std::panic::catch_unwind(|| run(data));
+        fuzz_lib::remove_scratch();
+        assert!(outcome.is_ok(), "{target}: {name} fails its checks");
+        assert!(
+            start.elapsed() < PER_INPUT,
+            "{target}: {name} took {:?}",
+            start.elapsed()
+        );
+    }
+    inputs.len()
+}
+
+fn member(path: &str, broken: bool) -> Vec<u8> {
+    samplegen::scenarios::exchange2010_sp2(broken)
+        .contents()
+        .into_iter()
+        .find(|(p, _)| p == path)
+        .expect("sample member")
+        .1
+}
+
+fn framed(broken: bool) -> Vec<u8> {
+    let contents = samplegen::scenarios::exchange2010_sp2(broken).contents();
+    let members: Vec<(usize, &[u8])> = contents
+        .iter()
+        .filter_map(|(p, b)| {
+            let i = fuzz_lib::PIPELINE_PATHS.iter().position(|q| q == p)?;
+            Some((i, b.as_slice()))
+        })
+        .collect();
+    fuzz_lib::join_members(&members)
+}
+
+#[test]
+fn bundle_zip() {
+    let zips: Vec<Vec<u8>> = [false, true]
+        .iter()
+        .map(|&b| {
+            samplegen::scenarios::exchange2010_sp2(b)
+                .zip_bytes()
+                .expect("zip")
+        })
+        .collect();
+    replay("bundle_zip", targets::bundle_zip::run, &zips);
+}
+
+#[test]
+fn manifest() {
+    replay(
+        "manifest",
+        targets::manifest::run,
+        &[member("manifest.json", false)],
+    );
+}
+
+#[test]
+fn setup_log() {
+    let logs = [
+        member("setup/ExchangeSetup.log", true),
+        member("setup/ExchangeSetup.log", false),
+    ];
+    replay("setup_log", targets::setup_log::run, &logs);
+}
+
+#[test]
+fn reg() {
+    replay("reg", targets::reg::run, &[]);
+}
+
+#[test]
+fn webconfig() {
+    replay("webconfig", targets::webconfig::run, &[]);
+}
+
+#[test]
+fn apphost() {
+    replay("apphost", targets::apphost::run, &[]);
+}
+
+#[test]
+fn csv() {
+    let mut services = vec![0u8];
+    services.extend(member("system/services.csv", true));
+    replay("csv", targets::csv::run, &[services]);
+}
+
+#[test]
+fn pipeline() {
+    replay(
+        "pipeline",
+        targets::pipeline::run,
+        &[framed(false), framed(true)],
+    );
+}
