@@ -242,15 +242,16 @@ fn one(bundle: &Path, opts: &BatchOptions, rules: &[Box<dyn Rule>], reports: &Pa
     let display = bundle.display().to_string();
     if !opts.force
         && let Ok(text) = std::fs::read_to_string(&json_path)
-            && let Ok(stored) = serde_json::from_str::<StoredReport>(&text)
-                && stored.exhume_version == env!("CARGO_PKG_VERSION")
-                    && stored.bundle.sha256.is_some()
-                    && stored.bundle.sha256 == digest_of(bundle, &opts.analysis)
-                    && let Ok(d) = serde_json::from_str::<serde_json::Value>(&text) {
-                        return Outcome::Resumed {
-                            row: row_from_json(&display, &d),
-                        };
-                    }
+        && let Ok(stored) = serde_json::from_str::<StoredReport>(&text)
+        && stored.exhume_version == env!("CARGO_PKG_VERSION")
+        && stored.bundle.sha256.is_some()
+        && stored.bundle.sha256 == digest_of(bundle, &opts.analysis)
+        && let Ok(d) = serde_json::from_str::<serde_json::Value>(&text)
+    {
+        return Outcome::Resumed {
+            row: row_from_json(&display, &d),
+        };
+    }
     let started = Instant::now();
     match analysis::analyze_with(bundle, &opts.analysis, rules) {
         Ok(a) => {

@@ -60,14 +60,14 @@ impl<'a> LimitedReader<'a> {
         }
         if let Some(ratio) = self.caps.ratio
             && self.read > super::Limits::RATIO_FLOOR
-                && self.read / self.caps.compressed.max(1) > ratio
-            {
-                return Err(LimitHit {
-                    limit: "compression ratio",
-                    value: ratio,
-                    flag: "--max-ratio",
-                });
-            }
+            && self.read / self.caps.compressed.max(1) > ratio
+        {
+            return Err(LimitHit {
+                limit: "compression ratio",
+                value: ratio,
+                flag: "--max-ratio",
+            });
+        }
         Ok(())
     }
 }

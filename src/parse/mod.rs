@@ -91,7 +91,9 @@ impl EventFilter {
     pub fn reserve(&self, limit: usize) -> bool {
         use std::sync::atomic::Ordering;
         self.kept
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| (n < limit).then_some(n + 1))
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n < limit).then_some(n + 1)
+            })
             .is_ok()
     }
 }

@@ -45,17 +45,18 @@ pub fn parse_reader(
                 stamped += 1;
                 state.on_line(n, time, level, text, sink);
                 if let Some(set) = interest
-                    && set.is_match(text) {
-                        sink.push(Fact {
-                            time: Some(Stamp::Local(time)),
-                            evidence: Evidence::new(Locator::line(path, n), text),
-                            kind: FactKind::SetupLine(SetupLine {
-                                run: state.run.as_ref().map(|r| r.run.index),
-                                line: n,
-                                text: text.to_string(),
-                            }),
-                        });
-                    }
+                    && set.is_match(text)
+                {
+                    sink.push(Fact {
+                        time: Some(Stamp::Local(time)),
+                        evidence: Evidence::new(Locator::line(path, n), text),
+                        kind: FactKind::SetupLine(SetupLine {
+                            run: state.run.as_ref().map(|r| r.run.index),
+                            line: n,
+                            text: text.to_string(),
+                        }),
+                    });
+                }
             }
             None => state.on_continuation(n, line),
         }
@@ -285,9 +286,10 @@ impl State {
             e.in_command = !cmd.1;
             e.err.command = Some(cmd.0);
             if !e.in_command
-                && let Some(tail) = after_was_run(msg) {
-                    e.err.messages.push(tail);
-                }
+                && let Some(tail) = after_was_run(msg)
+            {
+                e.err.messages.push(tail);
+            }
         } else {
             e.err.messages.push(msg.to_string());
         }
@@ -313,10 +315,12 @@ impl State {
                 push_cmd(cmd, line);
             }
         } else if let Some(last) = e.err.messages.last_mut()
-            && !line.trim().is_empty() && last.len() < 4096 {
-                last.push(' ');
-                last.push_str(line.trim());
-            }
+            && !line.trim().is_empty()
+            && last.len() < 4096
+        {
+            last.push(' ');
+            last.push_str(line.trim());
+        }
     }
 
     fn mark_last_error_critical(&mut self, sink: &mut Sink) {

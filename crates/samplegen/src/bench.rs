@@ -50,7 +50,12 @@ pub fn big_setup_bundle(target: usize) -> BundleBuilder {
 /// Writes an EVTX file of about `target` bytes to `path`: a background of ordinary records with
 /// a few hundred relevant ones (SCM failures, ASP.NET 1310) spread through it, so the benchmark
 /// measures both the scan and the kept facts. Streams: one chunk in memory at a time.
-pub fn big_evtx(path: &std::path::Path, channel: &str, target: u64, seed: u64) -> std::io::Result<u64> {
+pub fn big_evtx(
+    path: &std::path::Path,
+    channel: &str,
+    target: u64,
+    seed: u64,
+) -> std::io::Result<u64> {
     use chrono::TimeZone;
     use evtx_writer::{DataField, EventSpec, EvtxWriter};
     let file = std::io::BufWriter::new(std::fs::File::create(path)?);
@@ -132,6 +137,11 @@ pub fn big_evtx_bundle(dir: &std::path::Path, bytes: u64) -> std::io::Result<u64
     std::fs::create_dir_all(dir.join("evtx"))?;
     let half = bytes / 2;
     let a = big_evtx(&dir.join("evtx/System.evtx"), "System", half, 1)?;
-    let c = big_evtx(&dir.join("evtx/Application.evtx"), "Application", bytes - half, 2)?;
+    let c = big_evtx(
+        &dir.join("evtx/Application.evtx"),
+        "Application",
+        bytes - half,
+        2,
+    )?;
     Ok(a + c)
 }

@@ -401,9 +401,11 @@ pub fn write_run(w: &mut Writer, run: &Run) {
         for (name, what) in components(role) {
             w.line(1, &format!("Processing component '{name}' ({what})."));
             if let Ending::Interrupted { task: t } = &run.ending
-                && *t == task && name.contains("Setter") {
-                    return;
-                }
+                && *t == task
+                && name.contains("Setter")
+            {
+                return;
+            }
             if let Ending::Failed {
                 task: t,
                 component,
@@ -413,66 +415,68 @@ pub fn write_run(w: &mut Writer, run: &Run) {
                 at,
                 ..
             } = &run.ending
-                && *t == task && name == component {
-                    w.wait(9);
-                    let pinned = at.is_some();
-                    if let Some(at) = at {
-                        w.now = w.now.max(*at);
+                && *t == task
+                && name == component
+            {
+                w.wait(9);
+                let pinned = at.is_some();
+                if let Some(at) = at {
+                    w.now = w.now.max(*at);
+                }
+                let first = |w: &mut Writer, text: &str| {
+                    if pinned {
+                        w.same(1, text)
+                    } else {
+                        w.line(1, text)
                     }
-                    let first = |w: &mut Writer, text: &str| {
-                        if pinned {
-                            w.same(1, text)
-                        } else {
-                            w.line(1, text)
-                        }
-                    };
-                    if let Some(cmd) = command {
-                        let mut lines = cmd.lines();
-                        let first_line = lines.next().unwrap_or("");
-                        let first_err = errors.first().cloned().unwrap_or_default();
-                        let rest: Vec<&str> = lines.collect();
-                        if rest.is_empty() {
-                            first(
-                                w,
-                                &format!(
-                                    "[ERROR] The following error was generated when \"{first_line}\" was run: \"{first_err}\"."
-                                ),
-                            );
-                        } else {
-                            first(
-                                w,
-                                &format!(
-                                    "[ERROR] The following error was generated when \"{first_line}"
-                                ),
-                            );
-                            for (i, l) in rest.iter().enumerate() {
-                                if i + 1 == rest.len() {
-                                    w.raw(&format!("{l}\" was run: \"{first_err}\"."));
-                                } else {
-                                    w.raw(l);
-                                }
+                };
+                if let Some(cmd) = command {
+                    let mut lines = cmd.lines();
+                    let first_line = lines.next().unwrap_or("");
+                    let first_err = errors.first().cloned().unwrap_or_default();
+                    let rest: Vec<&str> = lines.collect();
+                    if rest.is_empty() {
+                        first(
+                            w,
+                            &format!(
+                                "[ERROR] The following error was generated when \"{first_line}\" was run: \"{first_err}\"."
+                            ),
+                        );
+                    } else {
+                        first(
+                            w,
+                            &format!(
+                                "[ERROR] The following error was generated when \"{first_line}"
+                            ),
+                        );
+                        for (i, l) in rest.iter().enumerate() {
+                            if i + 1 == rest.len() {
+                                w.raw(&format!("{l}\" was run: \"{first_err}\"."));
+                            } else {
+                                w.raw(l);
                             }
                         }
                     }
-                    for e in errors {
-                        w.same(1, &format!("[ERROR] {e}"));
-                    }
-                    w.wait_ms(1);
-                    w.same(
+                }
+                for e in errors {
+                    w.same(1, &format!("[ERROR] {e}"));
+                }
+                w.wait_ms(1);
+                w.same(
                         1,
                         &format!(
                             "[ERROR-REFERENCE] Id={reference} Component=EXCHANGE14:\\Current\\Release\\Shared\\Datacenter\\Setup"
                         ),
                     );
-                    w.same(
-                        1,
-                        "Setup is stopping now because of one or more critical errors.",
-                    );
-                    w.same(1, "Finished executing component tasks.");
-                    w.wait_ms(5);
-                    w.line(1, &format!("Ending processing {task}"));
-                    return;
-                }
+                w.same(
+                    1,
+                    "Setup is stopping now because of one or more critical errors.",
+                );
+                w.same(1, "Finished executing component tasks.");
+                w.wait_ms(5);
+                w.line(1, &format!("Ending processing {task}"));
+                return;
+            }
             component_body(w, name);
             let secs = w.rng().range(1, 25) as i64;
             w.wait(secs);

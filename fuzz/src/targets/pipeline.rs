@@ -81,7 +81,7 @@ pub fn run(data: &[u8]) {
     serde_json::from_str::<serde_json::Value>(&json).expect("the JSON report is JSON");
     // The other formats on one input in four: rendering them all costs as much as the
     // analysis, and their code paths need few inputs to be covered.
-    if data.len() % 4 == 0 {
+    if data.len().is_multiple_of(4) {
         for f in [Format::Text, Format::Md, Format::Html] {
             let _ = report::render(d, f, Style::default());
         }
