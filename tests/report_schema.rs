@@ -29,7 +29,10 @@ fn assert_valid(v: &serde_json::Value, what: &str) {
 
 #[test]
 fn samples_validate() {
-    for name in ["exchange2010-sp2-servicehost-disabled.zip", "exchange2010-sp2-healthy.zip"] {
+    for name in [
+        "exchange2010-sp2-servicehost-disabled.zip",
+        "exchange2010-sp2-healthy.zip",
+    ] {
         assert_valid(&report_of(&samples().join(name)), name);
     }
 }
@@ -37,7 +40,10 @@ fn samples_validate() {
 #[test]
 fn best_effort_folder_without_manifest_validates() {
     let log = samplegen::setup_log::log(&samplegen::scenarios::seed_runs(true), 3);
-    let dir = temp_folder(&[("setup/ExchangeSetup.log", log.as_bytes()), ("junk.bin", b"\0\0")]);
+    let dir = temp_folder(&[
+        ("setup/ExchangeSetup.log", log.as_bytes()),
+        ("junk.bin", b"\0\0"),
+    ]);
     assert_valid(&report_of(dir.path()), "folder without manifest");
 }
 

@@ -15,17 +15,18 @@ pub fn parse(input: &Input<'_>, sink: &mut Sink) -> Result<(), Error> {
             let mut lines = LineReader::new(r, max_line)?;
             while let Some((n, line)) = lines.next_line()? {
                 if let Some(set) = &interest
-                    && set.is_match(line) {
-                        sink.push(Fact {
-                            time: None,
-                            evidence: Evidence::new(Locator::line(&path, n), line),
-                            kind: FactKind::SetupLine(SetupLine {
-                                run: None,
-                                line: n,
-                                text: line.to_string(),
-                            }),
-                        });
-                    }
+                    && set.is_match(line)
+                {
+                    sink.push(Fact {
+                        time: None,
+                        evidence: Evidence::new(Locator::line(&path, n), line),
+                        kind: FactKind::SetupLine(SetupLine {
+                            run: None,
+                            line: n,
+                            text: line.to_string(),
+                        }),
+                    });
+                }
             }
             lines.report(&path, sink);
             Ok(())
