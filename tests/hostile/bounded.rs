@@ -94,6 +94,15 @@ pub fn analyze(bundle: &Path, extra: &[&str]) -> Run {
         elapsed,
         peak_kib: peak,
     };
+    // Shown with `--nocapture`: the figures behind the bounds.
+    eprintln!(
+        "bounded run {}: {:.2} s, peak {} MiB, exit {:?}: {}",
+        std::thread::current().name().unwrap_or("?"),
+        run.elapsed.as_secs_f64(),
+        run.peak_kib / 1024,
+        run.code,
+        bundle.display()
+    );
     assert!(
         run.elapsed <= Duration::from_secs(SECONDS),
         "{} took {:?}",

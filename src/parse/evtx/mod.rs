@@ -204,18 +204,15 @@ pub fn parse_file(
     }
     // The file header counts the chunks written: slots of zeros among them were wiped since
     // (a crash, a copy that failed half-way), and a file shorter than the count lost its end.
+    // Said in the read-in-part reason, not as a second problem line.
     if let Some(claimed) = claimed_chunks(file)
         && claimed > summary.chunks
     {
-        sink.problem(
-            bundle_path,
-            format!(
-                "the file header lists {} but only {} hold data: the rest were wiped or not copied",
-                plural(claimed, "chunk"),
-                count(summary.chunks)
-            ),
-        );
-        sink.incomplete = Some("chunks the file header lists are missing".into());
+        sink.incomplete = Some(format!(
+            "the file header lists {} but only {} hold data: the rest were wiped or not copied",
+            plural(claimed, "chunk"),
+            count(summary.chunks)
+        ));
     }
     if summary.not_kept > 0 {
         sink.problem(
