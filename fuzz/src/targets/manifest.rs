@@ -11,7 +11,10 @@ pub fn run(data: &[u8]) {
     };
     // As a number: "01.x" is major 1 too (first found by this target, see tests/hostile/fuzz).
     let major = m.schema_version.split('.').next().map(str::trim);
-    assert_eq!(major.and_then(|s| s.parse::<u64>().ok()), Some(SCHEMA_MAJOR));
+    assert_eq!(
+        major.and_then(|s| s.parse::<u64>().ok()),
+        Some(SCHEMA_MAJOR)
+    );
     let again = serde_json::to_vec(&m).expect("a manifest serialises");
     let m2 = Manifest::from_slice(&again).expect("a serialised manifest reads back");
     assert_eq!(m.files.len(), m2.files.len());
