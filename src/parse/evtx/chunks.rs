@@ -3,15 +3,16 @@
 //! tallies are merged in chunk order.
 
 use super::record;
+use super::templates::{Plan, Quick, TemplateKey, Templates};
 use super::{
     CHUNK_HEADER_SIZE, CHUNK_SIZE, FILE_HEADER_SIZE, FileSummary, USER_SID_KEY, excerpt,
     parse_system_time,
 };
 use crate::facts::{Event, Evidence, Fact, FactKind, Locator, Position, Stamp};
 use crate::parse::EventFilter;
+use ahash::AHashMap as HashMap;
 use chrono::{DateTime, Utc};
 use evtx::{EvtxChunkData, EvtxChunkHeader, ParserSettings};
-use std::collections::HashMap;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
@@ -30,6 +31,9 @@ pub(super) struct Job<'a> {
     pub(super) settings: Arc<ParserSettings>,
     /// The slot the file ends in, and how many of its bytes are there.
     pub(super) cut: Option<(u64, u64)>,
+    /// Read provider and id from template values when the template is known ([`Templates`]);
+    /// off, every record is rendered (tests compare both).
+    pub(super) quick: bool,
 }
 
 /// Per-worker state: an open handle, a wanted-event cache, and what was found so far.
@@ -39,6 +43,7 @@ pub(super) struct Worker {
     /// provider → id → wanted: [`EventFilter::wants`] answers once per pair and worker (it
     /// lower-cases the provider on every call).
     wants: HashMap<String, HashMap<u32, bool>>,
+    templates: Templates,
     pub(super) tally: Tally,
 }
 
@@ -69,6 +74,7 @@ impl Tally {
         a.chunks_unreadable += b.chunks_unreadable;
         a.chunks_bad_checksum += b.chunks_bad_checksum;
         a.records += b.records;
+        a.records_unrendered += b.records_unrendered;
         a.records_skipped += b.records_skipped;
         a.chunks_uncounted += b.chunks_uncounted;
         a.not_kept += b.not_kept;
@@ -198,6 +204,7 @@ impl Worker {
             .parse(Arc::clone(&job.settings))
             .map_err(|e| describe(&e))?;
         let mut read = ChunkRead::default();
+        self.templates.new_chunk();
         for record in chunk.iter() {
             let record = match record {
                 // The record ends with a 4-byte copy of its size, after its BinXML.
@@ -215,12 +222,42 @@ impl Worker {
                     continue;
                 }
             };
+            let render = || Plan::Render {
+                learn: None,
+                expect: None,
+            };
+            let plan = if job.quick {
+                match record.template_instances() {
+                    Ok(instances) => match instances.first() {
+                        Some(t) if !t.values.is_empty() => {
+                            self.templates
+                                .plan(record.chunk.data, t.template_def_offset, &t.values)
+                        }
+                        _ => render(),
+                    },
+                    Err(_) => render(),
+                }
+            } else {
+                render()
+            };
+            let learn = match plan {
+                Plan::Quick(q) if !self.wants_quick(job.filter, &q) => {
+                    self.tally.summary.records += 1;
+                    self.tally.summary.records_unrendered += 1;
+                    self.tally.count(&q.channel, &q.provider, q.event_id);
+                    read.ok += 1;
+                    continue;
+                }
+                // Wanted: rendered for its data, its template already known.
+                Plan::Quick(_) => None,
+                Plan::Render { learn, expect } => learn.map(|(k, v)| (k, v, expect)),
+            };
             let (id, time) = (record.event_record_id, header_time(&record.timestamp));
             let outcome = record
                 .into_xml_bytes()
                 .map_err(|e| describe(&e))
                 .and_then(|r| {
-                    self.record(job, &r.data, id, time)
+                    self.record(job, &r.data, id, time, learn)
                         .map_err(|e| e.to_string())
                 });
             match outcome {
@@ -242,6 +279,7 @@ impl Worker {
         xml: &[u8],
         header_id: u64,
         header_time: Option<DateTime<Utc>>,
+        learn: Option<(TemplateKey, Vec<String>, Option<Quick>)>,
     ) -> Result<(), record::RecordError> {
         let (sys, rest) = record::read_system(xml)?;
         let provider: &str = if sys.provider.is_empty() {
@@ -249,6 +287,10 @@ impl Worker {
         } else {
             &sys.provider
         };
+        if let Some((key, values, expect)) = learn {
+            self.templates
+                .learn(key, &values, &sys, provider, expect.as_ref());
+        }
         let wanted = self.wants(job.filter, provider, sys.event_id)
             || sys
                 .event_source
@@ -293,6 +335,14 @@ impl Worker {
             kind: FactKind::Event(event),
         });
         Ok(())
+    }
+
+    /// [`Self::wants`] for an event read from its template values.
+    fn wants_quick(&mut self, filter: &EventFilter, q: &Quick) -> bool {
+        self.wants(filter, &q.provider, q.event_id)
+            || (!q.event_source.is_empty()
+                && q.event_source != q.provider
+                && self.wants(filter, &q.event_source, q.event_id))
     }
 
     fn wants(&mut self, filter: &EventFilter, provider: &str, id: u32) -> bool {

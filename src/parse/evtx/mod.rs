@@ -21,6 +21,7 @@
 
 mod chunks;
 mod record;
+mod templates;
 
 use super::{Error, EventFilter, Input, Sink};
 use crate::facts::{Event, Position};
@@ -64,6 +65,8 @@ pub struct FileSummary {
     pub chunks_bad_checksum: u64,
     /// Records read and counted.
     pub records: u64,
+    /// Of those, records counted from their template values without being rendered.
+    pub records_unrendered: u64,
     /// Records that could not be read: failed records plus those of unreadable chunks whose
     /// header still says how many they held.
     pub records_skipped: u64,
@@ -159,6 +162,18 @@ pub fn parse_file(
     limit: usize,
     sink: &mut Sink,
 ) -> Result<FileSummary, Error> {
+    read_file(file, bundle_path, filter, limit, sink, true)
+}
+
+/// [`parse_file`], with `quick` off rendering every record (to test the quick path against).
+fn read_file(
+    file: &Path,
+    bundle_path: &str,
+    filter: &EventFilter,
+    limit: usize,
+    sink: &mut Sink,
+    quick: bool,
+) -> Result<FileSummary, Error> {
     let len = check_header(file)?;
     let full_chunks = (len - FILE_HEADER_SIZE) / CHUNK_SIZE;
     let tail = (len - FILE_HEADER_SIZE) % CHUNK_SIZE;
@@ -174,6 +189,7 @@ pub fn parse_file(
         limit,
         settings,
         cut: (tail > 0).then_some((full_chunks, tail)),
+        quick,
     };
     let tally = (0..slots)
         .into_par_iter()
@@ -451,5 +467,70 @@ mod tests {
                 .message
                 .contains("last chunk cut at 100 of 65 536 bytes")
         );
+    }
+
+    /// The quick path (provider and id from template values) must find exactly what rendering
+    /// every record finds: same counts, same facts, same problems, on every corpus file.
+    #[test]
+    fn quick_path_matches_rendering_every_record_on_the_corpus() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/evtx-corpus");
+        if !root.is_dir() {
+            eprintln!("skipped: {} is absent", root.display());
+            return;
+        }
+        let mut ib = crate::rules::InterestBuilder::default();
+        for r in crate::rules::builtin() {
+            r.interest(&mut ib);
+        }
+        let mut filter = ib.build().expect("interest").events;
+        // The corpus's own Exchange, SCM and Defender events, kept whatever the rules ask.
+        for (p, ids) in [
+            ("service control manager", &[7036u32, 7040, 7045][..]),
+            ("msexchange cmdletlogs", &[1, 6]),
+            ("microsoft-windows-windows defender", &[1116, 1117, 1151]),
+        ] {
+            filter.ids.extend(ids.iter().map(|id| (p.to_string(), *id)));
+        }
+        let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(&root)
+            .unwrap()
+            .flatten()
+            .flat_map(|d| std::fs::read_dir(d.path()).into_iter().flatten().flatten())
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "evtx"))
+            .collect();
+        files.sort();
+        assert!(files.len() > 30);
+        let mut kept = 0;
+        for f in &files {
+            let run = |quick: bool| {
+                let mut sink = Sink::default();
+                let s = read_file(f, "evtx/x.evtx", &filter, usize::MAX, &mut sink, quick).unwrap();
+                let facts: Vec<String> = sink
+                    .facts
+                    .iter()
+                    .map(|x| format!("{} {:?} {:?}", x.evidence.excerpt, x.time, x.kind))
+                    .collect();
+                (s, sink.event_counts, facts, sink.problems)
+            };
+            let full = run(false);
+            let mut quick = run(true);
+            assert_eq!(full.0.records_unrendered, 0);
+            if f.ends_with("synthetic/stitched-352-chunks.evtx") {
+                // The quick path is really taken: most records no rule wants are not rendered.
+                let unwanted = quick.0.records - quick.2.len() as u64;
+                assert!(
+                    quick.0.records_unrendered * 10 > unwanted * 8,
+                    "{:?}",
+                    quick.0
+                );
+            }
+            quick.0.records_unrendered = 0;
+            assert_eq!(quick.0, full.0, "{}: summary", f.display());
+            assert_eq!(quick.1, full.1, "{}: counts", f.display());
+            assert_eq!(quick.2, full.2, "{}: facts", f.display());
+            assert_eq!(quick.3, full.3, "{}: problems", f.display());
+            kept += full.2.len();
+        }
+        assert!(kept > 10_000, "the comparison kept {kept} facts");
     }
 }
