@@ -10,9 +10,11 @@
 //!   over files. The crate's own multithreading is not used: it blocks a rayon worker on a
 //!   channel while it spawns chunk jobs into the same pool, which deadlocks inside a `par_iter`
 //!   over files (see `docs/performance.md`). Each worker holds one chunk at a time.
-//! - Records are rendered as XML and only their `<System>` block is read unless the event is
-//!   wanted ([`record`]); the time is `System/TimeCreated/@SystemTime`, since the record
-//!   header's timestamp is 0 in many exported logs.
+//! - A record whose template is known is counted from its substitution values without being
+//!   rendered ([`templates`]); the others, and every record a rule wants, are rendered as XML,
+//!   and only their `<System>` block is read unless the event is wanted ([`record`]). The time
+//!   is `System/TimeCreated/@SystemTime`, since the record header's timestamp is 0 in many
+//!   exported logs.
 //! - Damage is counted, not fatal: unreadable chunks, unreadable records, a file cut inside a
 //!   chunk (whose complete records are still read) and chunks failing their CRC32 make one
 //!   problem line per file; the rest is analysed. A file that is not EVTX at all is an error.
