@@ -11,8 +11,8 @@
 //!   channel while it spawns chunk jobs into the same pool, which deadlocks inside a `par_iter`
 //!   over files (see `docs/performance.md`). Each worker holds one chunk at a time.
 //! - A record whose template is known is counted from its substitution values without being
-//!   rendered ([`templates`]); the others, and every record a rule wants, are rendered as XML,
-//!   and only their `<System>` block is read unless the event is wanted ([`record`]). The time
+//!   rendered (`templates.rs`); the others, and every record a rule wants, are rendered as XML,
+//!   and only their `<System>` block is read unless the event is wanted (`record.rs`). The time
 //!   is `System/TimeCreated/@SystemTime`, since the record header's timestamp is 0 in many
 //!   exported logs.
 //! - Damage is counted, not fatal: unreadable chunks, unreadable records, a file cut inside a
