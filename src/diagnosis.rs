@@ -18,7 +18,8 @@ pub enum Status {
     Issues,
     /// Nothing found and the evidence needed to say so was read.
     Healthy,
-    /// Nothing conclusive found, and evidence needed for a verdict is missing or unreadable.
+    /// No failure found, and evidence needed for a verdict is missing, unreadable or read only in
+    /// part (lesser issues may have been found: without that evidence they are not the story).
     Inconclusive,
 }
 
