@@ -8,6 +8,7 @@ use super::{
     CHUNK_HEADER_SIZE, CHUNK_SIZE, FILE_HEADER_SIZE, FileSummary, USER_SID_KEY, excerpt,
     parse_system_time,
 };
+use crate::bundle::Deadline;
 use crate::facts::{Event, Evidence, Fact, FactKind, Locator, Position, Stamp};
 use crate::parse::EventFilter;
 use ahash::AHashMap as HashMap;
@@ -34,6 +35,8 @@ pub(super) struct Job<'a> {
     /// Read provider and id from template values when the template is known ([`Templates`]);
     /// off, every record is rendered (tests compare both).
     pub(super) quick: bool,
+    /// `--max-seconds-per-file`: chunks not started by then are not read.
+    pub(super) deadline: Option<Deadline>,
 }
 
 /// Per-worker state: an open handle, a wanted-event cache, and what was found so far.
@@ -78,6 +81,7 @@ impl Tally {
         a.records_skipped += b.records_skipped;
         a.chunks_uncounted += b.chunks_uncounted;
         a.not_kept += b.not_kept;
+        a.chunks_timed_out += b.chunks_timed_out;
         a.truncated_at = a.truncated_at.or(b.truncated_at);
         a.truncated_lost = a.truncated_lost.or(b.truncated_lost);
         self.first_error = match (self.first_error, other.first_error) {
@@ -117,6 +121,10 @@ struct ChunkRead {
 
 impl Worker {
     pub(super) fn chunk(&mut self, job: &Job<'_>, slot: u64) {
+        if job.deadline.is_some_and(|d| d.check().is_err()) {
+            self.tally.summary.chunks_timed_out += 1;
+            return;
+        }
         let data = match self.read_slot(job, slot) {
             Ok(Some(data)) => data,
             Ok(None) => return,

@@ -26,6 +26,7 @@ mod record;
 mod templates;
 
 use super::{Error, EventFilter, Input, Sink};
+use crate::bundle::Deadline;
 use crate::facts::{Event, Position};
 use chrono::{DateTime, Utc};
 use chunks::{Job, Tally, Worker};
@@ -47,12 +48,21 @@ pub fn parse(input: &Input<'_>, sink: &mut Sink) -> Result<(), Error> {
     let path = input.path().to_string();
     let limit = input.limits.max_events_kept;
     let filter = &input.interest.events;
-    input
+    // The member's time budget covers the local copy and the chunk loop.
+    let deadline = Deadline::start(input.limits);
+    let summary = input
         .bundle
         .with_local_file(input.entry, |file| {
-            parse_file(file, &path, filter, limit, sink).map(|_| ())
+            read_file(file, &path, filter, limit, sink, true, Some(deadline))
         })
-        .map_err(Error::from_io)?
+        .map_err(Error::from_io)??;
+    if summary.chunks_timed_out > 0
+        && let Err(hit) = deadline.check()
+    {
+        // What was read stands; the member is reported as read in part, naming the flag.
+        return Err(Error::Limit(hit));
+    }
+    Ok(())
 }
 
 /// What one file held: the tally behind the damage line and the inventory.
@@ -78,6 +88,8 @@ pub struct FileSummary {
     pub truncated_lost: Option<u64>,
     /// Wanted events not kept because the bundle's `--max-events` budget was spent.
     pub not_kept: u64,
+    /// Chunk slots not read because `--max-seconds-per-file` ran out first.
+    pub chunks_timed_out: u64,
 }
 
 impl FileSummary {
@@ -164,7 +176,7 @@ pub fn parse_file(
     limit: usize,
     sink: &mut Sink,
 ) -> Result<FileSummary, Error> {
-    read_file(file, bundle_path, filter, limit, sink, true)
+    read_file(file, bundle_path, filter, limit, sink, true, None)
 }
 
 /// [`parse_file`], with `quick` off rendering every record (to test the quick path against).
@@ -175,6 +187,7 @@ fn read_file(
     limit: usize,
     sink: &mut Sink,
     quick: bool,
+    deadline: Option<Deadline>,
 ) -> Result<FileSummary, Error> {
     let len = check_header(file)?;
     let full_chunks = (len - FILE_HEADER_SIZE) / CHUNK_SIZE;
@@ -192,6 +205,7 @@ fn read_file(
         settings,
         cut: (tail > 0).then_some((full_chunks, tail)),
         quick,
+        deadline,
     };
     let tally = (0..slots)
         .into_par_iter()
@@ -506,7 +520,16 @@ mod tests {
         for f in &files {
             let run = |quick: bool| {
                 let mut sink = Sink::default();
-                let s = read_file(f, "evtx/x.evtx", &filter, usize::MAX, &mut sink, quick).unwrap();
+                let s = read_file(
+                    f,
+                    "evtx/x.evtx",
+                    &filter,
+                    usize::MAX,
+                    &mut sink,
+                    quick,
+                    None,
+                )
+                .unwrap();
                 let facts: Vec<String> = sink
                     .facts
                     .iter()
@@ -534,5 +557,44 @@ mod tests {
             kept += full.2.len();
         }
         assert!(kept > 10_000, "the comparison kept {kept} facts");
+    }
+
+    #[test]
+    fn chunks_not_started_before_the_deadline_are_not_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.evtx");
+        let mut bytes = vec![0u8; FILE_HEADER_SIZE as usize];
+        bytes[..8].copy_from_slice(FILE_MAGIC);
+        bytes.extend((0..3 * CHUNK_SIZE).map(|i| (i % 251) as u8 | 1));
+        std::fs::write(&path, &bytes).unwrap();
+        let limits = crate::bundle::Limits {
+            max_seconds_per_file: 1,
+            ..Default::default()
+        };
+        let deadline = Deadline::start(&limits);
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        let mut sink = Sink::default();
+        let filter = EventFilter::default();
+        let s = read_file(
+            &path,
+            "evtx/x.evtx",
+            &filter,
+            10,
+            &mut sink,
+            true,
+            Some(deadline),
+        )
+        .unwrap();
+        assert_eq!(
+            (s.chunks_timed_out, s.chunks, s.chunks_unreadable),
+            (3, 0, 0)
+        );
+        assert!(
+            deadline
+                .check()
+                .unwrap_err()
+                .to_string()
+                .contains("--max-seconds-per-file")
+        );
     }
 }
