@@ -229,7 +229,12 @@ fn split_target(head: &str) -> Option<usize> {
         .find(|&i| {
             KNOWN_PRINCIPALS
                 .iter()
-                .any(|p| rest(i).len() >= p.len() && rest(i)[..p.len()].eq_ignore_ascii_case(p))
+                // `get`: a byte count into non-ASCII text need not fall on a char boundary.
+                .any(|p| {
+                    rest(i)
+                        .get(..p.len())
+                        .is_some_and(|r| r.eq_ignore_ascii_case(p))
+                })
         })
         .or_else(|| {
             // DOMAIN\user or a bare name: at most one backslash, and not a drive path.
