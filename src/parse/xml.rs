@@ -497,10 +497,10 @@ mod tests {
         let mut r: &[u8] = xml;
         let mut seen = Vec::new();
         walk(&mut r, 10, &mut |n| {
-            if let Node::Open(e) = n {
-                if e.name == "b" {
-                    seen.push((e.attr("y").map(str::to_string), e.path(Some("y"))));
-                }
+            if let Node::Open(e) = n
+                && e.name == "b"
+            {
+                seen.push((e.attr("y").map(str::to_string), e.path(Some("y"))));
             }
         })
         .unwrap();
