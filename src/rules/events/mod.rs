@@ -9,16 +9,20 @@
 mod antivirus;
 mod av_table;
 mod exchange;
+mod aspnet;
+mod iis;
 mod scm;
-mod web;
+mod service_state;
+mod was;
 
 pub use antivirus::AvDetectionExchangePath;
+pub use aspnet::AspNetConfigError;
 pub use av_table::{AV_EVENTS, AvEvent};
 pub use exchange::{ActiveSyncErrors, ExchangeServiceCrash, SetupComponentFailedEvent};
-pub use scm::{
-    SCM, ScmServiceStartFailed, ServiceDependencyFailed, ServiceStartTypeDisabled, service_key,
-};
-pub use web::{AspNetConfigError, IisModuleLoadFailed, WasAppPoolDisabled, WasListenerFailure};
+pub use iis::IisModuleLoadFailed;
+pub use scm::{SCM, ScmServiceStartFailed, service_key};
+pub use service_state::{ServiceDependencyFailed, ServiceStartTypeDisabled};
+pub use was::{WasAppPoolDisabled, WasListenerFailure};
 
 use super::{Context, Rule};
 use crate::facts::{Event, Evidence, Fact, Locator, SetupRun, Stamp};
@@ -150,6 +154,14 @@ pub fn field<'a>(e: &'a Event, names: &[&str]) -> Option<&'a str> {
             .map(|(_, v)| v.trim())
             .filter(|v| !v.is_empty())
     })
+}
+
+/// Values of an event other than its `Binary` and System extras, in key order.
+pub fn texts(e: &Event) -> impl Iterator<Item = &str> {
+    e.data
+        .iter()
+        .filter(|(k, _)| k.as_str() != "Binary" && !k.starts_with("System/"))
+        .map(|(_, v)| v.as_str())
 }
 
 /// Unnamed `<Data>` values in position order (classic providers: ASP.NET, MSExchange*).
