@@ -45,6 +45,8 @@ run_one() {
     "$t" "$secs" "$execs" "$rate" "$crashes" "$t" | tee -a logs/summary.txt
 }
 
+# Each fuzzer keeps a scratch folder in /dev/shm for its life; remove those this run made.
+before=$(ls -d /dev/shm/exhume-fuzz-* 2>/dev/null || true)
 date -u +"run of $(date -u +%FT%TZ), ${secs}s per target" >>logs/summary.txt
 i=0
 for t in "${targets[@]}"; do
@@ -53,3 +55,7 @@ for t in "${targets[@]}"; do
   if [ $((i % 2)) -eq 0 ]; then wait; fi
 done
 wait
+for d in /dev/shm/exhume-fuzz-*; do
+  [ -e "$d" ] || continue
+  case "$before" in *"$d"*) ;; *) rm -rf "$d" ;; esac
+done
