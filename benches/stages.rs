@@ -20,12 +20,9 @@ fn main() {
 /// matching every line against the catalogue's patterns (the interest of the built-in rules).
 fn setup(path: &str) {
     let bytes = std::fs::read(path).expect("read the setup log");
-    let rules = exhume::analysis::load_rules(&exhume::Options::default()).expect("rules load");
-    let mut ib = exhume::rules::InterestBuilder::default();
-    for r in &rules {
-        r.interest(&mut ib);
-    }
-    let interest = ib.build().expect("patterns compile");
+    let opts = exhume::Options::default();
+    let rules = exhume::analysis::load_rules(&opts).expect("rules load");
+    let interest = exhume::analysis::interest_of(&rules, &opts).expect("patterns compile");
     let mb = bytes.len() as f64 / 1e6;
     let mut best = f64::MAX;
     let mut facts = 0;

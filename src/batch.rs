@@ -201,6 +201,8 @@ pub fn run(
         source,
     })?;
     let rules = analysis::load_rules(&opts.analysis)?;
+    // Compiled once for the whole batch: the catalogue's patterns are the same for every bundle.
+    let interest = analysis::interest_of(&rules, &opts.analysis)?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.jobs.max(1))
         .build()
@@ -217,7 +219,7 @@ pub fn run(
                 if stop.load(Ordering::Relaxed) {
                     return None;
                 }
-                let o = one(b, opts, &rules, &reports);
+                let o = one(b, opts, &rules, &interest, &reports);
                 progress(&o);
                 Some(o)
             })
@@ -236,7 +238,13 @@ pub fn run(
     Ok((bundles, result))
 }
 
-fn one(bundle: &Path, opts: &BatchOptions, rules: &[Box<dyn Rule>], reports: &Path) -> Outcome {
+fn one(
+    bundle: &Path,
+    opts: &BatchOptions,
+    rules: &[Box<dyn Rule>],
+    interest: &crate::parse::Interest,
+    reports: &Path,
+) -> Outcome {
     let stem = report_stem(bundle, &opts.inputs);
     let json_path = reports.join(format!("{stem}.json"));
     let display = bundle.display().to_string();
@@ -253,7 +261,7 @@ fn one(bundle: &Path, opts: &BatchOptions, rules: &[Box<dyn Rule>], reports: &Pa
         };
     }
     let started = Instant::now();
-    match analysis::analyze_with(bundle, &opts.analysis, rules) {
+    match analysis::analyze_prepared(bundle, &opts.analysis, rules, interest) {
         Ok(a) => {
             let d = &a.diagnosis;
             let json = report::json::render(d);
