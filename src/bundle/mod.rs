@@ -239,14 +239,17 @@ impl Bundle {
         self.entries
             .par_iter()
             .filter(|e| !done.contains(&e.path))
-            .for_each(|e| {
-                if let Err(err) = self.with_reader(e, |_| ()) {
-                    self.hashes
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .insert(e.path.clone(), Err(err.to_string()));
-                }
-            });
+            .for_each(|e| self.hash_member(e));
+    }
+
+    /// Reads a member only to hash it, recording why when it cannot be read.
+    fn hash_member(&self, e: &Entry) {
+        if let Err(err) = self.with_reader(e, |_| ()) {
+            self.hashes
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(e.path.clone(), Err(err.to_string()));
+        }
     }
 
     /// Every member's (SHA-256, size) as read so far, or why it could not be read.
@@ -261,13 +264,17 @@ impl Bundle {
 
     /// Gives `f` a seekable local file holding the member: the file itself for a folder, a copy
     /// in a private temp folder (removed afterwards) for a zip. Needed by the EVTX reader.
-    pub fn with_local_file<T>(
+    pub fn with_local_file<T: Send>(
         &self,
         entry: &Entry,
-        f: impl FnOnce(&Path) -> T,
+        f: impl FnOnce(&Path) -> T + Send,
     ) -> Result<T, std::io::Error> {
         if let Some(p) = self.source.local_path(&entry.handle) {
-            return Ok(f(&p));
+            // The parser reads the file its own way (chunks in parallel, out of order), so the
+            // digest needs a read of its own: done alongside, where an idle worker takes it,
+            // rather than after every parser has finished.
+            let (out, ()) = rayon::join(|| f(&p), || self.hash_member(entry));
+            return Ok(out);
         }
         let mut tmp = tempfile::NamedTempFile::new()?;
         self.with_reader(entry, |r| std::io::copy(r, tmp.as_file_mut()))??;

@@ -128,10 +128,18 @@ pub fn big_evtx(
     Ok(record)
 }
 
-/// A bundle folder holding the seed's setup log and services plus `gib` GiB of System EVTX.
-pub fn big_evtx_bundle(dir: &std::path::Path, bytes: u64) -> std::io::Result<u64> {
-    let b = scenarios::exchange2010_sp2(true);
-    let mut b = b;
+/// A bundle folder holding the seed's services, `bytes` of System and Application EVTX, and
+/// the seed's setup log, or one of `setup_log` bytes when given (the single large bundle of
+/// the batch issue: 1 GiB of EVTX and a 200 MB setup log).
+pub fn big_evtx_bundle(
+    dir: &std::path::Path,
+    bytes: u64,
+    setup_log: Option<usize>,
+) -> std::io::Result<u64> {
+    let mut b = match setup_log {
+        Some(size) => big_setup_bundle(size),
+        None => scenarios::exchange2010_sp2(true),
+    };
     b.manifest(None);
     b.write(dir, crate::Form::Folder)?;
     std::fs::create_dir_all(dir.join("evtx"))?;

@@ -1,6 +1,7 @@
 //! `make-samples [DIR]`: writes every sample bundle into DIR (default `samples`) and the
 //! scenario library, each bundle with its `<name>.labels.json`, into DIR/scenarios.
-//! `make-samples --bench DIR`: writes the large benchmark bundles into DIR (not committed).
+//! `make-samples --bench DIR`: writes the large benchmark bundles into DIR (not committed):
+//! setup-200mb, evtx-1gb and evtx-1gb-setup-200mb.
 
 use samplegen::Form;
 use std::path::PathBuf;
@@ -13,8 +14,11 @@ fn main() -> std::io::Result<()> {
         samplegen::bench::big_setup_bundle(200 << 20).write(&path, Form::Folder)?;
         println!("wrote {}", path.display());
         let evtx = dir.join("evtx-1gb");
-        let records = samplegen::bench::big_evtx_bundle(&evtx, 1 << 30)?;
+        let records = samplegen::bench::big_evtx_bundle(&evtx, 1 << 30, None)?;
         println!("wrote {} ({records} records)", evtx.display());
+        let big = dir.join("evtx-1gb-setup-200mb");
+        let records = samplegen::bench::big_evtx_bundle(&big, 1 << 30, Some(200 << 20))?;
+        println!("wrote {} ({records} records)", big.display());
         return Ok(());
     }
     if args.first().map(String::as_str) == Some("--batch") {

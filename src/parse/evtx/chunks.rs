@@ -2,18 +2,18 @@
 //! at a time, renders its records, counts them and keeps the wanted ones as facts; the workers'
 //! tallies are merged in chunk order.
 
-use super::record;
-use super::templates::{Plan, Quick, TemplateKey, Templates};
+use super::templates::Templates;
 use super::{
     CHUNK_HEADER_SIZE, CHUNK_SIZE, FILE_HEADER_SIZE, FileSummary, USER_SID_KEY, excerpt,
     parse_system_time,
 };
+use super::{record, scan};
 use crate::bundle::Deadline;
 use crate::facts::{Event, Evidence, Fact, FactKind, Locator, Position, Stamp};
 use crate::parse::EventFilter;
 use ahash::AHashMap as HashMap;
 use chrono::{DateTime, Utc};
-use evtx::{EvtxChunkData, EvtxChunkHeader, ParserSettings};
+use evtx::{EvtxChunkData, EvtxChunkHeader, EvtxRecordHeader, ParserSettings};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
@@ -39,14 +39,14 @@ pub(super) struct Job<'a> {
     pub(super) deadline: Option<Deadline>,
 }
 
-/// Per-worker state: an open handle, a wanted-event cache, and what was found so far.
+/// Per-worker state: an open handle, caches, and what was found so far.
 #[derive(Default)]
 pub(super) struct Worker {
     file: Option<File>,
-    /// provider → id → wanted: [`EventFilter::wants`] answers once per pair and worker (it
-    /// lower-cases the provider on every call).
-    wants: HashMap<String, HashMap<u32, bool>>,
+    wants: Wants,
     templates: Templates,
+    scratch: scan::Scratch,
+    staged: Staged,
     pub(super) tally: Tally,
 }
 
@@ -97,7 +97,7 @@ impl Tally {
         }
     }
 
-    fn count(&mut self, channel: &str, provider: &str, id: u32) {
+    fn count(&mut self, channel: &str, provider: &str, id: u32, n: u64) {
         let c = match self.counts.get_mut(channel) {
             Some(c) => c,
             None => self.counts.entry(channel.to_string()).or_default(),
@@ -106,7 +106,7 @@ impl Tally {
             Some(p) => p,
             None => c.entry(provider.to_string()).or_default(),
         };
-        *p.entry(id).or_default() += 1;
+        *p.entry(id).or_default() += n;
     }
 }
 
@@ -196,6 +196,10 @@ impl Worker {
     /// Reads every record of one chunk; `Err` when the chunk as a whole is unreadable. In a
     /// chunk the file ends inside (`cut` bytes of it present), records that run past the end are
     /// not read: the zeros standing in for their missing bytes would render as if they were data.
+    ///
+    /// Records no rule wants are counted from their raw bytes when their template allows it
+    /// ([`Self::scan`]); the crate reads the chunk only when a record is left for it, and then
+    /// renders only those records.
     fn read_chunk(
         &mut self,
         job: &Job<'_>,
@@ -208,13 +212,84 @@ impl Worker {
         if cut.is_none() && !chunk_data.validate_checksum() {
             self.tally.summary.chunks_bad_checksum += 1;
         }
-        let mut chunk = chunk_data
-            .parse(Arc::clone(&job.settings))
-            .map_err(|e| describe(&e))?;
         let mut read = ChunkRead::default();
+        let left = if job.quick && cut.is_none() {
+            self.scan(job.filter, &chunk_data)
+        } else {
+            None
+        };
+        if left.as_ref().is_none_or(|l| !l.offsets.is_empty()) {
+            let mut chunk = chunk_data
+                .parse(Arc::clone(&job.settings))
+                .map_err(|e| describe(&e))?;
+            self.render(job, slot, &mut chunk, cut, left.as_ref(), &mut read);
+        }
+        // Counted only once the chunk is known readable, so an unreadable chunk is never both
+        // counted and skipped.
+        if left.is_some() {
+            read.ok += self.staged.commit(&mut self.tally);
+        }
+        Ok(read)
+    }
+
+    /// Counts, from their raw bytes, the records of a chunk no rule wants (into `self.staged`);
+    /// returns the records left for the crate, or `None` when the crate must read them all (a
+    /// record header it would report, or resynchronise after).
+    ///
+    /// The walk is the crate's: from the chunk header to the free space, or to the record
+    /// whose id is the header's last one.
+    fn scan(&mut self, filter: &EventFilter, chunk: &EvtxChunkData) -> Option<Left> {
+        let data = &chunk.data[..];
+        let header = &chunk.header;
+        let live_end = (header.free_space_offset as usize).min(data.len());
+        let mut left = Left::default();
+        self.staged.clear();
         self.templates.new_chunk();
+        let mut offset = CHUNK_HEADER_SIZE;
+        while offset < live_end {
+            let record = EvtxRecordHeader::from_bytes_at(data, offset).ok()?;
+            let size = record.record_data_size().ok()? as usize;
+            let start = offset + 24;
+            let end = start.checked_add(size).filter(|e| *e <= data.len())?;
+            let counted =
+                scan::count_record(data, start, end, &mut self.templates, &mut self.scratch);
+            match counted {
+                Some(c) if !self.wants.counted(filter, &c) => self.staged.push(&c),
+                _ => {
+                    left.offsets.push(start as u64);
+                    left.ids.push(record.event_record_id);
+                }
+            }
+            if record.event_record_id == header.last_event_record_id {
+                break;
+            }
+            offset += record.data_size as usize;
+        }
+        Some(left)
+    }
+
+    /// Renders a parsed chunk's records (those in `left` only, when given) and reads them.
+    fn render(
+        &mut self,
+        job: &Job<'_>,
+        slot: u64,
+        chunk: &mut evtx::EvtxChunk<'_>,
+        cut: Option<u64>,
+        left: Option<&Left>,
+        read: &mut ChunkRead,
+    ) {
+        // The crate builds each record as the iteration reaches it: stop after the last one
+        // left for it.
+        let last = left.and_then(|l| l.offsets.last().copied());
         for record in chunk.iter() {
             let record = match record {
+                Ok(r) if last.is_some_and(|last| r.binxml_offset > last) => break,
+                // Counted from its raw bytes already.
+                Ok(r)
+                    if left.is_some_and(|l| l.offsets.binary_search(&r.binxml_offset).is_err()) =>
+                {
+                    continue;
+                }
                 // The record ends with a 4-byte copy of its size, after its BinXML.
                 Ok(r)
                     if cut.is_some_and(|c| r.binxml_offset + u64::from(r.binxml_size) + 4 > c) =>
@@ -223,6 +298,13 @@ impl Worker {
                     continue;
                 }
                 Ok(r) => r,
+                Err(evtx::err::EvtxError::FailedToParseRecord { record_id, .. })
+                    if left.is_some_and(|l| !l.ids.contains(&record_id)) =>
+                {
+                    // Counted from its raw bytes; the crate's opinion of its content does not
+                    // change its count.
+                    continue;
+                }
                 Err(e) => {
                     read.failed += 1;
                     self.tally
@@ -230,42 +312,12 @@ impl Worker {
                     continue;
                 }
             };
-            let render = || Plan::Render {
-                learn: None,
-                expect: None,
-            };
-            let plan = if job.quick {
-                match record.template_instances() {
-                    Ok(instances) => match instances.first() {
-                        Some(t) if !t.values.is_empty() => {
-                            self.templates
-                                .plan(record.chunk.data, t.template_def_offset, &t.values)
-                        }
-                        _ => render(),
-                    },
-                    Err(_) => render(),
-                }
-            } else {
-                render()
-            };
-            let learn = match plan {
-                Plan::Quick(q) if !self.wants_quick(job.filter, &q) => {
-                    self.tally.summary.records += 1;
-                    self.tally.summary.records_unrendered += 1;
-                    self.tally.count(&q.channel, &q.provider, q.event_id);
-                    read.ok += 1;
-                    continue;
-                }
-                // Wanted: rendered for its data, its template already known.
-                Plan::Quick(_) => None,
-                Plan::Render { learn, expect } => learn.map(|(k, v)| (k, v, expect)),
-            };
             let (id, time) = (record.event_record_id, header_time(&record.timestamp));
             let outcome = record
                 .into_xml_bytes()
                 .map_err(|e| describe(&e))
                 .and_then(|r| {
-                    self.record(job, &r.data, id, time, learn)
+                    self.record(job, &r.data, id, time)
                         .map_err(|e| e.to_string())
                 });
             match outcome {
@@ -276,7 +328,6 @@ impl Worker {
                 }
             }
         }
-        Ok(read)
     }
 
     /// Counts one rendered record and keeps it as a fact if a rule wants it. A record is either
@@ -287,7 +338,6 @@ impl Worker {
         xml: &[u8],
         header_id: u64,
         header_time: Option<DateTime<Utc>>,
-        learn: Option<(TemplateKey, Vec<String>, Option<Quick>)>,
     ) -> Result<(), record::RecordError> {
         let (sys, rest) = record::read_system(xml)?;
         let provider: &str = if sys.provider.is_empty() {
@@ -295,18 +345,13 @@ impl Worker {
         } else {
             &sys.provider
         };
-        if let Some((key, values, expect)) = learn {
-            self.templates
-                .learn(key, &values, &sys, provider, expect.as_ref());
-        }
-        let wanted = self.wants(job.filter, provider, sys.event_id)
-            || sys
-                .event_source
-                .as_deref()
-                .is_some_and(|s| s != provider && self.wants(job.filter, s, sys.event_id));
+        let event_source = sys.event_source.as_deref().unwrap_or("");
+        let wanted = self
+            .wants
+            .either(job.filter, provider, event_source, sys.event_id);
         let data = if wanted { Some(rest.data()?) } else { None };
         self.tally.summary.records += 1;
-        self.tally.count(&sys.channel, provider, sys.event_id);
+        self.tally.count(&sys.channel, provider, sys.event_id, 1);
         let Some(data) = data else { return Ok(()) };
         if !job.filter.reserve(job.limit) {
             self.tally.summary.not_kept += 1;
@@ -344,22 +389,98 @@ impl Worker {
         });
         Ok(())
     }
+}
 
-    /// [`Self::wants`] for an event read from its template values.
-    fn wants_quick(&mut self, filter: &EventFilter, q: &Quick) -> bool {
-        self.wants(filter, &q.provider, q.event_id)
-            || (!q.event_source.is_empty()
-                && q.event_source != q.provider
-                && self.wants(filter, &q.event_source, q.event_id))
-    }
+/// [`EventFilter::wants`], answered once per (provider, id) and worker: it lower-cases the
+/// provider on every call.
+#[derive(Default)]
+struct Wants {
+    known: HashMap<String, HashMap<u32, bool>>,
+}
 
-    fn wants(&mut self, filter: &EventFilter, provider: &str, id: u32) -> bool {
-        let ids = match self.wants.get_mut(provider) {
+impl Wants {
+    fn one(&mut self, filter: &EventFilter, provider: &str, id: u32) -> bool {
+        let ids = match self.known.get_mut(provider) {
             Some(ids) => ids,
-            None => self.wants.entry(provider.to_string()).or_default(),
+            None => self.known.entry(provider.to_string()).or_default(),
         };
         *ids.entry(id).or_insert_with(|| filter.wants(provider, id))
     }
+
+    /// A rule wants the event under its provider or under its event source.
+    fn either(&mut self, filter: &EventFilter, provider: &str, source: &str, id: u32) -> bool {
+        self.one(filter, provider, id)
+            || (!source.is_empty() && source != provider && self.one(filter, source, id))
+    }
+
+    /// [`Self::either`] for a record counted from its raw bytes: the provider it is counted
+    /// under is the event source when the provider name is empty, as in [`Worker::record`].
+    fn counted(&mut self, filter: &EventFilter, c: &scan::Counted<'_>) -> bool {
+        self.either(filter, c.counted_provider(), c.event_source, c.event_id)
+    }
+}
+
+/// The records of a chunk counted from their raw bytes, held until the chunk is known readable.
+#[derive(Default)]
+struct Staged {
+    /// Channels and providers back to back.
+    text: String,
+    /// (start, end of channel, end of provider in `text`, event id, records): a run of the
+    /// same event is one entry.
+    records: Vec<(usize, usize, usize, u32, u64)>,
+    /// Records staged.
+    total: u64,
+}
+
+impl Staged {
+    fn clear(&mut self) {
+        self.text.clear();
+        self.records.clear();
+        self.total = 0;
+    }
+
+    fn push(&mut self, c: &scan::Counted<'_>) {
+        self.total += 1;
+        let provider = c.counted_provider();
+        if let Some((start, channel_end, end, id, n)) = self.records.last_mut()
+            && *id == c.event_id
+            && self.text[*start..*channel_end] == *c.channel
+            && self.text[*channel_end..*end] == *provider
+        {
+            *n += 1;
+            return;
+        }
+        let start = self.text.len();
+        self.text.push_str(c.channel);
+        let channel_end = self.text.len();
+        self.text.push_str(provider);
+        self.records
+            .push((start, channel_end, self.text.len(), c.event_id, 1));
+    }
+
+    /// Counts the staged records into `tally`; returns how many.
+    fn commit(&mut self, tally: &mut Tally) -> u64 {
+        for &(start, channel_end, end, id, n) in &self.records {
+            tally.count(
+                &self.text[start..channel_end],
+                &self.text[channel_end..end],
+                id,
+                n,
+            );
+        }
+        let n = self.total;
+        tally.summary.records += n;
+        tally.summary.records_unrendered += n;
+        self.clear();
+        n
+    }
+}
+
+/// Records a chunk's raw scan left for the crate, by BinXML offset (ascending) and record id.
+#[derive(Default)]
+struct Left {
+    offsets: Vec<u64>,
+    ids: Vec<u64>,
 }
 
 /// How many records a chunk header says the chunk holds, if that is believable.

@@ -10,11 +10,13 @@
 //!   over files. The crate's own multithreading is not used: it blocks a rayon worker on a
 //!   channel while it spawns chunk jobs into the same pool, which deadlocks inside a `par_iter`
 //!   over files (see `docs/performance.md`). Each worker holds one chunk at a time.
-//! - A record whose template is known is counted from its substitution values without being
-//!   rendered (`templates.rs`); the others, and every record a rule wants, are rendered as XML,
-//!   and only their `<System>` block is read unless the event is wanted (`record.rs`). The time
-//!   is `System/TimeCreated/@SystemTime`, since the record header's timestamp is 0 in many
-//!   exported logs.
+//! - Most records are counted from their raw bytes: the template says which substitution
+//!   values hold provider, channel and event id (`templates.rs`), and the record's values are
+//!   read there (`scan.rs`), nothing built or rendered. The crate parses a chunk only when a
+//!   record in it is wanted by a rule or not plain enough to be read that way, and then renders
+//!   just those records as XML, of which only the `<System>` block is read unless the event is
+//!   wanted (`record.rs`). The time is `System/TimeCreated/@SystemTime`, since the record
+//!   header's timestamp is 0 in many exported logs.
 //! - Damage is counted, not fatal: unreadable chunks, unreadable records, a file cut inside a
 //!   chunk (whose complete records are still read) and chunks failing their CRC32 make one
 //!   problem line per file; the rest is analysed. A file that is not EVTX at all is an error.
@@ -23,6 +25,7 @@
 
 mod chunks;
 mod record;
+mod scan;
 mod templates;
 
 use super::{Error, EventFilter, Input, Sink};

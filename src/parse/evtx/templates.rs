@@ -1,29 +1,16 @@
-//! Telling which event a record is without rendering it.
+//! Where a template puts the fields an event is counted by.
 //!
-//! Rendering every record to XML only to read its provider and id was most of the EVTX stage's
-//! time, for records no rule wants (almost all). A record is a template (shared by many records)
-//! plus substitution values, which the `evtx` crate hands out cheaply
-//! ([`evtx::EvtxRecord::template_instances`]). In the System block of a template, provider,
-//! channel and event id are each either a literal of the template or one of those values; in
-//! Windows' own templates the id is value 3, the provider either a literal (manifest providers)
-//! or value 14 (classic sources). Which it is is learned per template from records that are
-//! rendered anyway: a field's candidates are the values equal to the rendered text in every
-//! sample, plus the literal while the text has not changed. The truth is always among them,
-//! so once one candidate is left it is the answer (a value is preferred to a literal when both
-//! remain: only a value can change later). Until then, and for templates never resolved, records
-//! are rendered as before; one record in [`AUDIT_EVERY`] of a known template is rendered anyway
-//! and a disagreement sends the template back to rendering.
+//! A record is a template (written once per chunk, shared by many records) plus substitution
+//! values. In the template's `<System>` block, the provider name, the event source, the channel
+//! and the event id are each either literal text of the template or "substitution value n".
+//! Walking the template's BinXML once says which ([`Shape`]); after that, every record of the
+//! template is counted from its values (`scan.rs`) without being rendered. A template this walk
+//! does not fully understand (a field made of several pieces, a token it does not know) has no
+//! shape, and its records are read by the `evtx` crate as before: the walk may give up, never
+//! guess.
 
-use super::record::System;
 use ahash::AHashMap as HashMap;
-use evtx::binxml::value_variant::BinXmlValue;
 use std::sync::Arc;
-
-/// Samples needed before a template is trusted, and after which one is given up on.
-const MIN_SAMPLES: u32 = 2;
-const MAX_SAMPLES: u32 = 32;
-/// A known template's records are rendered and checked once in this many.
-pub(super) const AUDIT_EVERY: u64 = 512;
 
 /// A template definition's identity, from its bytes: the same template is copied into every
 /// chunk that uses it, at a different offset.
@@ -34,218 +21,62 @@ pub(super) struct TemplateKey {
     hash: u64,
 }
 
-/// Where a System field comes from in a template.
+/// Where one field comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Source {
-    /// Shared, so reading a known template's literal does not allocate.
-    Literal(Arc<str>),
-    Value(usize),
+pub(super) enum Source {
+    /// Literal text of the template; empty when the template does not have the field.
+    Literal(Box<str>),
+    /// Substitution value n of the record.
+    Value(u16),
 }
 
-/// What the samples so far allow a field to come from.
-#[derive(Debug, Clone, Default)]
-struct Candidates {
-    seen: bool,
-    literal: Option<String>,
-    values: Vec<usize>,
-}
-
-impl Candidates {
-    /// An empty text is not matched against values: empty values are common (unset data
-    /// fields) and would tie the field to one of them by coincidence.
-    fn observe(&mut self, rendered: &str, values: &[String]) {
-        if !self.seen {
-            self.seen = true;
-            self.literal = Some(rendered.to_string());
-            self.values = (0..values.len())
-                .filter(|i| !rendered.is_empty() && values[*i] == rendered)
-                .collect();
-            return;
-        }
-        if self.literal.as_deref() != Some(rendered) {
-            self.literal = None;
-        }
-        self.values
-            .retain(|i| values.get(*i).is_some_and(|v| v == rendered));
-    }
-
-    fn resolved(&self) -> Option<Source> {
-        match (self.values.as_slice(), &self.literal) {
-            ([i], _) => Some(Source::Value(*i)),
-            ([], Some(l)) => Some(Source::Literal(Arc::from(l.as_str()))),
-            _ => None,
-        }
-    }
-}
-
-/// Provider, event source, channel, event id: the fields an event is counted and kept by.
-const FIELDS: usize = 4;
-
-#[derive(Debug, Clone)]
-enum Learned {
-    Learning {
-        samples: u32,
-        fields: [Candidates; FIELDS],
-    },
-    Known {
-        fields: [Source; FIELDS],
-        used: u64,
-    },
-    Never,
-}
-
-/// The System fields of a record read from its values.
+/// The four fields of a template: provider, event source, channel, event id.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Quick {
-    pub provider: Arc<str>,
-    /// Empty when the record has none.
-    pub event_source: Arc<str>,
-    pub channel: Arc<str>,
-    pub event_id: u32,
+pub(super) struct Shape {
+    pub provider: Source,
+    pub event_source: Source,
+    pub channel: Source,
+    pub event_id: Source,
 }
 
-/// What to do with one record.
-pub(super) enum Plan {
-    /// Its template is known: no rendering needed to count it.
-    Quick(Quick),
-    /// Render it; if `learn` is set, what it renders teaches its template (or audits it).
-    Render {
-        learn: Option<(TemplateKey, Vec<String>)>,
-        expect: Option<Quick>,
-    },
-}
-
-/// One worker's templates: learned ones by identity, and this chunk's offsets.
+/// One worker's templates: shapes by identity, and this chunk's definition offsets.
 #[derive(Default)]
 pub(super) struct Templates {
-    in_chunk: HashMap<u32, Option<TemplateKey>>,
-    learned: HashMap<TemplateKey, Learned>,
+    in_chunk: HashMap<u32, Option<Arc<Shape>>>,
+    by_key: HashMap<TemplateKey, Option<Arc<Shape>>>,
+    /// The last lookup: records of one template often follow each other.
+    last: Option<(u32, Option<Arc<Shape>>)>,
 }
 
 impl Templates {
     /// Template offsets are per chunk: forget them when the next chunk starts.
     pub(super) fn new_chunk(&mut self) {
         self.in_chunk.clear();
+        self.last = None;
     }
 
-    /// What to do with a record whose root template is at `def_offset` in `chunk` with these
-    /// substitution `values`.
-    pub(super) fn plan(
-        &mut self,
-        chunk: &[u8],
-        def_offset: u32,
-        values: &[BinXmlValue<'_>],
-    ) -> Plan {
-        let key = *self
-            .in_chunk
-            .entry(def_offset)
-            .or_insert_with(|| template_key(chunk, def_offset));
-        let Some(key) = key else {
-            return Plan::Render {
-                learn: None,
-                expect: None,
-            };
-        };
-        let learned = self
-            .learned
-            .entry(key)
-            .or_insert_with(|| Learned::Learning {
-                samples: 0,
-                fields: Default::default(),
-            });
-        match learned {
-            Learned::Never => Plan::Render {
-                learn: None,
-                expect: None,
-            },
-            Learned::Learning { .. } => Plan::Render {
-                learn: Some((key, values.iter().map(|v| v.to_string()).collect())),
-                expect: None,
-            },
-            Learned::Known { fields, used } => {
-                *used += 1;
-                let Some(quick) = read(fields, values) else {
-                    *learned = Learned::Never;
-                    return Plan::Render {
-                        learn: None,
-                        expect: None,
-                    };
-                };
-                if *used % AUDIT_EVERY == 0 {
-                    return Plan::Render {
-                        learn: Some((key, Vec::new())),
-                        expect: Some(quick),
-                    };
-                }
-                Plan::Quick(quick)
-            }
+    /// The shape of the template defined at `def_offset` in `chunk`, if it has one.
+    pub(super) fn shape(&mut self, chunk: &[u8], def_offset: u32) -> Option<&Shape> {
+        if self.last.as_ref().is_none_or(|(at, _)| *at != def_offset) {
+            let shape = self.lookup(chunk, def_offset);
+            self.last = Some((def_offset, shape));
         }
+        self.last.as_ref().and_then(|(_, s)| s.as_deref())
     }
 
-    /// What a rendered record says about its template: a sample while learning, a check when
-    /// audited (`expect`); a disagreement sends the template back to rendering for good.
-    pub(super) fn learn(
-        &mut self,
-        key: TemplateKey,
-        values: &[String],
-        sys: &System<'_>,
-        provider: &str,
-        expect: Option<&Quick>,
-    ) {
-        let Some(learned) = self.learned.get_mut(&key) else {
-            return;
-        };
-        let rendered = [
-            provider.to_string(),
-            sys.event_source.as_deref().unwrap_or("").to_string(),
-            sys.channel.to_string(),
-            sys.event_id.to_string(),
-        ];
-        if let Some(q) = expect {
-            let agrees = *q.provider == *rendered[0]
-                && *q.event_source == *rendered[1]
-                && *q.channel == *rendered[2]
-                && q.event_id == sys.event_id;
-            if !agrees {
-                *learned = Learned::Never;
-            }
-            return;
+    fn lookup(&mut self, chunk: &[u8], def_offset: u32) -> Option<Arc<Shape>> {
+        if let Some(s) = self.in_chunk.get(&def_offset) {
+            return s.clone();
         }
-        let Learned::Learning { samples, fields } = learned else {
-            return;
-        };
-        for (c, r) in fields.iter_mut().zip(&rendered) {
-            c.observe(r, values);
-        }
-        *samples += 1;
-        if *samples >= MIN_SAMPLES {
-            let resolved: Vec<Source> = fields.iter().filter_map(Candidates::resolved).collect();
-            if let Ok(fields) = <[Source; FIELDS]>::try_from(resolved) {
-                *learned = Learned::Known { fields, used: 0 };
-                return;
-            }
-        }
-        if *samples >= MAX_SAMPLES {
-            *learned = Learned::Never;
-        }
+        let shape = template_key(chunk, def_offset).and_then(|key| {
+            self.by_key
+                .entry(key)
+                .or_insert_with(|| shape_of(chunk, def_offset).map(Arc::new))
+                .clone()
+        });
+        self.in_chunk.insert(def_offset, shape.clone());
+        shape
     }
-}
-
-/// The fields of a known template for one record.
-fn read(fields: &[Source; FIELDS], values: &[BinXmlValue<'_>]) -> Option<Quick> {
-    let get = |s: &Source| -> Option<Arc<str>> {
-        match s {
-            Source::Literal(l) => Some(Arc::clone(l)),
-            Source::Value(i) => values.get(*i).map(|v| Arc::from(v.to_string())),
-        }
-    };
-    let event_id = get(&fields[3])?.trim().parse().ok()?;
-    Some(Quick {
-        provider: get(&fields[0])?,
-        event_source: get(&fields[1])?,
-        channel: get(&fields[2])?,
-        event_id,
-    })
 }
 
 /// A template definition at `offset` in a chunk: next-definition offset (4 bytes), GUID (16),
@@ -264,35 +95,506 @@ fn template_key(chunk: &[u8], offset: u32) -> Option<TemplateKey> {
     Some(TemplateKey { guid, size, hash })
 }
 
+/// The elements on the way to the fields, by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tag {
+    Event,
+    System,
+    Provider,
+    EventId,
+    Channel,
+    Other,
+}
+
+impl Tag {
+    fn of(name: &[u16]) -> Tag {
+        let is = |s: &str| is_ascii(name, s);
+        match () {
+            _ if is("Event") => Tag::Event,
+            _ if is("System") => Tag::System,
+            _ if is("Provider") => Tag::Provider,
+            _ if is("EventID") => Tag::EventId,
+            _ if is("Channel") => Tag::Channel,
+            _ => Tag::Other,
+        }
+    }
+}
+
+/// Which of the four fields a piece of text or a substitution lands in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Field {
+    Provider = 0,
+    EventSource = 1,
+    Channel = 2,
+    EventId = 3,
+}
+
+/// Reads a template's BinXML (MS-EVEN6 tokens; inside a definition every element start carries
+/// a dependency id) and finds the four fields. `None` when anything is not plain: an unknown
+/// token, a field written in more than one piece or as a character reference, a name or text
+/// running out of the chunk.
+fn shape_of(chunk: &[u8], def_offset: u32) -> Option<Shape> {
+    let start = (def_offset as usize).checked_add(24)?;
+    let size = u32::from_le_bytes(chunk.get(start - 4..start)?.try_into().ok()?) as usize;
+    let end = start.checked_add(size)?;
+    chunk.get(start..end)?;
+    let mut c = Cursor { chunk, pos: start };
+    let mut stack: Vec<Tag> = Vec::with_capacity(8);
+    let mut attribute: Option<Field> = None;
+    let mut in_start_tag = false;
+    let mut fields: [Option<Source>; 4] = Default::default();
+
+    // The field the next piece of text or substitution belongs to, if any.
+    let target = |stack: &[Tag], in_start_tag: bool, attribute: Option<Field>| -> Option<Field> {
+        if stack.len() != 3 || stack[0] != Tag::Event || stack[1] != Tag::System {
+            return None;
+        }
+        if in_start_tag {
+            return attribute;
+        }
+        match stack[2] {
+            Tag::EventId => Some(Field::EventId),
+            Tag::Channel => Some(Field::Channel),
+            _ => None,
+        }
+    };
+    let set = |fields: &mut [Option<Source>; 4], f: Field, s: Source| -> Option<()> {
+        let slot = &mut fields[f as usize];
+        if slot.is_some() {
+            return None; // written in more than one piece
+        }
+        *slot = Some(s);
+        Some(())
+    };
+
+    while c.pos < end {
+        let token = c.u8()?;
+        match token {
+            0x00 => break,
+            0x0f => c.skip(3)?,
+            0x01 | 0x41 => {
+                c.skip(2 + 4)?; // dependency id, data size
+                let name = c.name()?;
+                if token == 0x41 {
+                    c.skip(4)?; // attribute list size
+                }
+                stack.push(Tag::of(&name));
+                in_start_tag = true;
+                attribute = None;
+            }
+            0x02 => {
+                in_start_tag = false;
+                attribute = None;
+            }
+            0x03 | 0x04 => {
+                stack.pop()?;
+                in_start_tag = false;
+                attribute = None;
+            }
+            0x06 | 0x46 => {
+                let name = c.name()?;
+                let on_provider = stack[..] == [Tag::Event, Tag::System, Tag::Provider];
+                attribute = match () {
+                    _ if !on_provider => None,
+                    _ if is_ascii(&name, "Name") => Some(Field::Provider),
+                    _ if is_ascii(&name, "EventSourceName") => Some(Field::EventSource),
+                    _ => None,
+                };
+            }
+            0x05 | 0x45 => {
+                // Value text: only UTF-16 strings are expected in a template.
+                if c.u8()? != 0x01 {
+                    return None;
+                }
+                let n = c.u16()? as usize;
+                let text = c.utf16(n)?;
+                if let Some(f) = target(&stack, in_start_tag, attribute) {
+                    let mut s = String::new();
+                    push_plain(text.into_iter(), &mut s)?;
+                    set(&mut fields, f, Source::Literal(s.into()))?;
+                }
+            }
+            0x0d | 0x0e => {
+                let index = c.u16()?;
+                c.skip(1)?; // value type, as the record's own descriptor says it again
+                if let Some(f) = target(&stack, in_start_tag, attribute) {
+                    set(&mut fields, f, Source::Value(index))?;
+                }
+            }
+            0x07 | 0x47 | 0x08 | 0x48 | 0x09 | 0x49 => {
+                if target(&stack, in_start_tag, attribute).is_some() {
+                    return None; // CDATA or references in a field: leave it to the crate
+                }
+                match token & 0x0f {
+                    0x07 => {
+                        let n = c.u16()? as usize;
+                        c.skip(2 * n)?;
+                    }
+                    0x08 => c.skip(2)?,
+                    _ => {
+                        c.name()?;
+                    }
+                }
+            }
+            0x0a => {
+                c.name()?;
+            }
+            0x0b => {
+                let n = c.u16()? as usize;
+                c.skip(2 * n)?;
+            }
+            _ => return None,
+        }
+    }
+    if !stack.is_empty() {
+        return None; // elements left open: not a whole template
+    }
+    let [provider, event_source, channel, event_id] = fields;
+    let empty = || Source::Literal("".into());
+    let event_id = match event_id? {
+        Source::Literal(t) => Source::Literal(t.trim().parse::<u32>().ok()?.to_string().into()),
+        v => v,
+    };
+    Some(Shape {
+        provider: provider.unwrap_or_else(empty),
+        event_source: event_source.unwrap_or_else(empty),
+        channel: channel.unwrap_or_else(empty),
+        event_id,
+    })
+}
+
+fn is_ascii(name: &[u16], s: &str) -> bool {
+    name.len() == s.len() && name.iter().zip(s.bytes()).all(|(a, b)| *a == u16::from(b))
+}
+
+/// Appends UTF-16 text to `out` as the rendered record would give it back; `None` when
+/// rendering could change it (XML escaping, control characters, broken UTF-16): such records
+/// go to the crate.
+pub(super) fn push_plain(units: impl Iterator<Item = u16>, out: &mut String) -> Option<()> {
+    for c in char::decode_utf16(units) {
+        let c = c.ok()?;
+        if c.is_control() || matches!(c, '&' | '<' | '>' | '"' | '\'') {
+            return None;
+        }
+        out.push(c);
+    }
+    Some(())
+}
+
+/// Bounds-checked reads over a chunk, at absolute offsets (inline names are recognised by
+/// their offset).
+struct Cursor<'a> {
+    chunk: &'a [u8],
+    pos: usize,
+}
+
+impl Cursor<'_> {
+    fn u8(&mut self) -> Option<u8> {
+        let b = *self.chunk.get(self.pos)?;
+        self.pos += 1;
+        Some(b)
+    }
+
+    fn u16(&mut self) -> Option<u16> {
+        let b = self.chunk.get(self.pos..self.pos + 2)?;
+        self.pos += 2;
+        Some(u16::from_le_bytes([b[0], b[1]]))
+    }
+
+    fn u32(&mut self) -> Option<u32> {
+        let b = self.chunk.get(self.pos..self.pos + 4)?;
+        self.pos += 4;
+        Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    fn skip(&mut self, n: usize) -> Option<()> {
+        let to = self.pos.checked_add(n)?;
+        (to <= self.chunk.len()).then(|| self.pos = to)
+    }
+
+    fn utf16(&mut self, n: usize) -> Option<Vec<u16>> {
+        let b = self.chunk.get(self.pos..self.pos.checked_add(2 * n)?)?;
+        self.pos += 2 * n;
+        Some(
+            b.chunks_exact(2)
+                .map(|p| u16::from_le_bytes([p[0], p[1]]))
+                .collect(),
+        )
+    }
+
+    /// A name reference: a chunk offset; the name itself follows inline when the offset points
+    /// just past the reference (u32 next, u16 hash, u16 count, text, NUL).
+    fn name(&mut self) -> Option<Vec<u16>> {
+        let at = self.u32()? as usize;
+        let mut name = Cursor {
+            chunk: self.chunk,
+            pos: at.checked_add(6)?,
+        };
+        let n = name.u16()? as usize;
+        let text = name.utf16(n)?;
+        if at == self.pos {
+            self.skip(8 + 2 * n + 2)?;
+        }
+        Some(text)
+    }
+}
+
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn strings(v: &[&str]) -> Vec<String> {
-        v.iter().map(|s| s.to_string()).collect()
+    /// Writes BinXML into a chunk image, names inline at their own offsets as Windows does.
+    pub(in super::super) struct Chunk(pub Vec<u8>);
+
+    impl Chunk {
+        pub fn new() -> Chunk {
+            Chunk(vec![0u8; 512])
+        }
+        fn u16(&mut self, v: u16) -> &mut Self {
+            self.0.extend(v.to_le_bytes());
+            self
+        }
+        fn u32(&mut self, v: u32) -> &mut Self {
+            self.0.extend(v.to_le_bytes());
+            self
+        }
+        fn utf16(&mut self, s: &str) -> &mut Self {
+            for u in s.encode_utf16() {
+                self.u16(u);
+            }
+            self
+        }
+        /// A name reference with the name inline; returns the name's offset for later
+        /// back-references.
+        fn name(&mut self, s: &str) -> u32 {
+            let at = self.0.len() as u32 + 4;
+            self.u32(at)
+                .u32(0)
+                .u16(0)
+                .u16(s.len() as u16)
+                .utf16(s)
+                .u16(0);
+            at
+        }
+        pub fn open(&mut self, name: &str, attributes: bool) -> &mut Self {
+            self.0.push(if attributes { 0x41 } else { 0x01 });
+            self.u16(0xffff).u32(0);
+            self.name(name);
+            if attributes {
+                self.u32(0);
+            }
+            self
+        }
+        /// An element start naming an earlier name by its offset.
+        pub fn open_ref(&mut self, name_at: u32) -> &mut Self {
+            self.0.push(0x01);
+            self.u16(0xffff).u32(0).u32(name_at)
+        }
+        pub fn attribute(&mut self, name: &str) -> &mut Self {
+            self.0.push(0x06);
+            self.name(name);
+            self
+        }
+        pub fn text(&mut self, s: &str) -> &mut Self {
+            self.0.extend([0x05, 0x01]);
+            self.u16(s.encode_utf16().count() as u16).utf16(s)
+        }
+        pub fn substitution(&mut self, index: u16, ty: u8) -> &mut Self {
+            self.0.push(0x0d);
+            self.u16(index);
+            self.0.push(ty);
+            self
+        }
+        pub fn token(&mut self, t: u8) -> &mut Self {
+            self.0.push(t);
+            self
+        }
+        /// A template definition around what `body` writes; returns its offset.
+        pub fn template(&mut self, body: impl FnOnce(&mut Chunk)) -> u32 {
+            let at = self.0.len();
+            self.u32(0).0.extend([0x5a; 16]);
+            self.u32(0);
+            self.0.extend([0x0f, 0x01, 0x01, 0x00]);
+            body(self);
+            self.0.push(0x00);
+            let size = (self.0.len() - at - 24) as u32;
+            self.0[at + 20..at + 24].copy_from_slice(&size.to_le_bytes());
+            at as u32
+        }
+    }
+
+    /// `<Event><System><Provider Name=... EventSourceName=.../><EventID>..</EventID>
+    /// <Channel>..</Channel></System><EventData/></Event>`, fields written by `fields`.
+    pub(in super::super) fn system_template(
+        c: &mut Chunk,
+        provider: impl FnOnce(&mut Chunk),
+        event_id: impl FnOnce(&mut Chunk),
+        channel: impl FnOnce(&mut Chunk),
+    ) -> u32 {
+        c.template(|c| {
+            c.open("Event", false).token(0x02);
+            c.open("System", false).token(0x02);
+            c.open("Provider", true);
+            provider(c);
+            c.token(0x03);
+            c.open("EventID", false).token(0x02);
+            event_id(c);
+            c.token(0x04);
+            c.open("Level", false)
+                .token(0x02)
+                .substitution(0, 0x04)
+                .token(0x04);
+            c.open("Channel", false).token(0x02);
+            channel(c);
+            c.token(0x04);
+            c.token(0x04); // System
+            c.open("EventData", false).token(0x03);
+            c.token(0x04); // Event
+        })
     }
 
     #[test]
-    fn a_value_that_varies_with_the_text_is_found() {
-        let mut c = Candidates::default();
-        c.observe("7036", &strings(&["4", "0", "0", "7036", "7036"]));
-        assert_eq!(c.resolved(), None, "two values and the literal remain");
-        c.observe("7040", &strings(&["4", "0", "0", "7040", "12"]));
-        assert_eq!(c.resolved(), Some(Source::Value(3)));
-    }
-
-    #[test]
-    fn a_text_no_value_matches_is_a_literal() {
-        let mut c = Candidates::default();
-        c.observe("Service Control Manager", &strings(&["4", "7036"]));
-        c.observe("Service Control Manager", &strings(&["4", "7040"]));
-        assert_eq!(
-            c.resolved(),
-            Some(Source::Literal(Arc::from("Service Control Manager")))
+    fn a_windows_like_template_gives_literals_and_values() {
+        let mut c = Chunk::new();
+        let at = system_template(
+            &mut c,
+            |c| {
+                c.attribute("Name").text("Service Control Manager");
+                c.attribute("EventSourceName").substitution(14, 0x01);
+            },
+            |c| {
+                c.substitution(3, 0x06);
+            },
+            |c| {
+                c.substitution(5, 0x01);
+            },
         );
-        // A text that changes without any value following it: no answer.
-        c.observe("Other", &strings(&["4", "7040"]));
-        assert_eq!(c.resolved(), None);
+        let shape = shape_of(&c.0, at).expect("a shape");
+        assert_eq!(
+            shape,
+            Shape {
+                provider: Source::Literal("Service Control Manager".into()),
+                event_source: Source::Value(14),
+                channel: Source::Value(5),
+                event_id: Source::Value(3),
+            }
+        );
+        let mut t = Templates::default();
+        assert_eq!(t.shape(&c.0, at), Some(&shape));
+        assert_eq!(t.shape(&c.0, at + 1), None, "no template there");
+    }
+
+    #[test]
+    fn names_are_read_through_back_references() {
+        let mut c = Chunk::new();
+        let at = c.template(|c| {
+            c.open("Event", false).token(0x02);
+            // An EventID outside System, ignored, whose name the real one refers back to.
+            let event_id = c.0.len() as u32 + 11;
+            c.open("EventID", false).token(0x03);
+            c.open("System", false).token(0x02);
+            c.open_ref(event_id).token(0x02).text("7036").token(0x04);
+            c.token(0x04).token(0x04);
+        });
+        let shape = shape_of(&c.0, at).expect("a shape");
+        assert_eq!(shape.event_id, Source::Literal("7036".into()));
+        assert_eq!(shape.provider, Source::Literal("".into()));
+
+        // The same element twice: written in two places, so no answer.
+        let mut c = Chunk::new();
+        let at = c.template(|c| {
+            c.open("Event", false).token(0x02);
+            c.open("System", false).token(0x02);
+            c.open("EventID", false)
+                .token(0x02)
+                .text("7036")
+                .token(0x04);
+            c.open("EventID", false)
+                .token(0x02)
+                .text("7040")
+                .token(0x04);
+            c.token(0x04).token(0x04);
+        });
+        assert_eq!(shape_of(&c.0, at), None);
+    }
+
+    #[test]
+    fn anything_not_plain_has_no_shape() {
+        let plain_provider = |c: &mut Chunk| {
+            c.attribute("Name").text("P");
+        };
+        type Write = Box<dyn Fn(&mut Chunk)>;
+        let cases: Vec<(&str, Write, Write)> = vec![
+            (
+                "id in two pieces",
+                Box::new(|c| {
+                    c.text("70").substitution(3, 0x06);
+                }),
+                Box::new(|c| {
+                    c.text("System");
+                }),
+            ),
+            (
+                "a character reference in the channel",
+                Box::new(|c| {
+                    c.substitution(3, 0x06);
+                }),
+                Box::new(|c| {
+                    c.token(0x08).u16(0x41);
+                }),
+            ),
+            (
+                "an unknown token",
+                Box::new(|c| {
+                    c.substitution(3, 0x06);
+                }),
+                Box::new(|c| {
+                    c.token(0x1f);
+                }),
+            ),
+            (
+                "an id that is not a number",
+                Box::new(|c| {
+                    c.text("seven");
+                }),
+                Box::new(|c| {
+                    c.text("System");
+                }),
+            ),
+            (
+                "a literal rendering would escape",
+                Box::new(|c| {
+                    c.substitution(3, 0x06);
+                }),
+                Box::new(|c| {
+                    c.text("A&B");
+                }),
+            ),
+        ];
+        for (what, id, channel) in cases {
+            let mut c = Chunk::new();
+            let at = system_template(&mut c, plain_provider, |c| id(c), |c| channel(c));
+            assert_eq!(shape_of(&c.0, at), None, "{what}");
+        }
+        // No EventID at all.
+        let mut c = Chunk::new();
+        let at = c.template(|c| {
+            c.open("Event", false).token(0x02).token(0x04);
+        });
+        assert_eq!(shape_of(&c.0, at), None, "no EventID");
+        // Cut short: the definition says it runs past the chunk.
+        let mut c = Chunk::new();
+        let at = system_template(
+            &mut c,
+            plain_provider,
+            |c| {
+                c.substitution(3, 0x06);
+            },
+            |_| {},
+        );
+        let cut = c.0.len() - 10;
+        c.0.truncate(cut);
+        assert_eq!(shape_of(&c.0, at), None, "cut short");
     }
 
     #[test]
@@ -309,5 +611,21 @@ mod tests {
         assert_eq!(template_key(&chunk, 190), None);
         chunk[100 + 20..100 + 24].copy_from_slice(&9000u32.to_le_bytes());
         assert_eq!(template_key(&chunk, 100), None);
+    }
+
+    #[test]
+    fn text_that_rendering_would_change_is_not_plain() {
+        let plain = |units: Vec<u16>| {
+            let mut s = String::new();
+            push_plain(units.into_iter(), &mut s).map(|()| s)
+        };
+        let u = |s: &str| s.encode_utf16().collect::<Vec<_>>();
+        assert_eq!(
+            plain(u("Service Control Manager")).as_deref(),
+            Some("Service Control Manager")
+        );
+        assert_eq!(plain(u("A & B")), None);
+        assert_eq!(plain(u("tab\there")), None);
+        assert_eq!(plain(vec![0xd800]), None, "a lone surrogate");
     }
 }

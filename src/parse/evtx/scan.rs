@@ -1,0 +1,310 @@
+//! Counting a record from its raw bytes: its template instance and the substitution values its
+//! template's [`Shape`] points at, without building or rendering the record.
+//!
+//! Layout (MS-EVEN6, `../shared/reference/evtx-format`): the record's BinXML is a fragment
+//! header `0f 01 01 00`, a template instance (`0c`, u8, u32 template id, u32 definition
+//! offset, the definition itself when it is inline), then u32 n, n descriptors (u16 size, u8
+//! type, u8 0) and the n values back to back. Anything else is left to the crate.
+
+use super::templates::{Source, Templates, push_plain};
+
+/// The fields a record is counted by, borrowed from its template or its values.
+pub(super) struct Counted<'a> {
+    pub provider: &'a str,
+    pub event_source: &'a str,
+    pub channel: &'a str,
+    pub event_id: u32,
+}
+
+impl Counted<'_> {
+    /// The provider the record is counted and kept under: its name, or its event source when
+    /// the name is empty (as `record.rs` reads a rendered record).
+    pub fn counted_provider(&self) -> &str {
+        if self.provider.is_empty() {
+            self.event_source
+        } else {
+            self.provider
+        }
+    }
+}
+
+/// Decoded string values, reused from record to record.
+#[derive(Default)]
+pub(super) struct Scratch {
+    provider: String,
+    event_source: String,
+    channel: String,
+}
+
+/// Where one record's substitution values are in its chunk.
+struct Values<'a> {
+    /// The descriptors: (size, type) four bytes each.
+    descriptors: &'a [u8],
+    /// Where the first value starts.
+    data: usize,
+}
+
+impl Values<'_> {
+    /// Value `i`: its type and its bytes.
+    fn get<'c>(&self, chunk: &'c [u8], i: u16) -> Option<(u8, &'c [u8])> {
+        let i = usize::from(i);
+        let mut at = self.data;
+        for d in self.descriptors.chunks_exact(4).take(i) {
+            at += usize::from(u16::from_le_bytes([d[0], d[1]]));
+        }
+        let d = self.descriptors.get(4 * i..4 * i + 4)?;
+        let size = usize::from(u16::from_le_bytes([d[0], d[1]]));
+        Some((d[2], chunk.get(at..at + size)?))
+    }
+}
+
+/// Value types the crate knows (anything else makes it fail the record, so such a record is
+/// left to it).
+fn known_type(t: u8) -> bool {
+    matches!(t, 0x00..=0x15 | 0x20 | 0x21 | 0x23 | 0x81..=0x95)
+}
+
+/// Reads the record whose BinXML is `chunk[start..end]`: its template's shape and the values
+/// it names. `None` when the record is not one plain template instance, its template has no
+/// shape, or a value is not of a form rendering gives back unchanged.
+pub(super) fn count_record<'s>(
+    chunk: &[u8],
+    start: usize,
+    end: usize,
+    templates: &mut Templates,
+    scratch: &'s mut Scratch,
+) -> Option<Counted<'s>> {
+    let b = chunk.get(start..end)?;
+    if b.len() < 15 || b[..4] != [0x0f, 0x01, 0x01, 0x00] || b[4] != 0x0c {
+        return None;
+    }
+    let def_offset = u32::from_le_bytes(b[10..14].try_into().ok()?);
+    let mut pos = start + 14;
+    if def_offset as usize == pos {
+        let size = u32::from_le_bytes(chunk.get(pos + 20..pos + 24)?.try_into().ok()?);
+        pos = pos.checked_add(24 + size as usize)?;
+    }
+    let n = u32::from_le_bytes(chunk.get(pos..pos + 4)?.try_into().ok()?) as usize;
+    pos += 4;
+    let descriptors = chunk.get(pos..pos.checked_add(n.checked_mul(4)?)?)?;
+    let data = pos + 4 * n;
+    let mut total = 0usize;
+    for d in descriptors.chunks_exact(4) {
+        if !known_type(d[2]) || d[3] != 0 {
+            return None;
+        }
+        total += usize::from(u16::from_le_bytes([d[0], d[1]]));
+    }
+    // The values fill the record, which may end with an end-of-stream token.
+    let after = data.checked_add(total)?;
+    if after > end || (after < end && chunk[after] != 0x00) {
+        return None;
+    }
+    let shape = templates.shape(chunk, def_offset)?;
+    let values = Values { descriptors, data };
+    let event_id = match &shape.event_id {
+        Source::Literal(t) => t.parse().ok()?,
+        Source::Value(i) => number(values.get(chunk, *i)?)?,
+    };
+    text(&shape.provider, &values, chunk, &mut scratch.provider)?;
+    text(
+        &shape.event_source,
+        &values,
+        chunk,
+        &mut scratch.event_source,
+    )?;
+    text(&shape.channel, &values, chunk, &mut scratch.channel)?;
+    Some(Counted {
+        provider: &scratch.provider,
+        event_source: &scratch.event_source,
+        channel: &scratch.channel,
+        event_id,
+    })
+}
+
+/// A text field into `out`, as the rendered record would give it.
+fn text(source: &Source, values: &Values<'_>, chunk: &[u8], out: &mut String) -> Option<()> {
+    out.clear();
+    match source {
+        Source::Literal(l) => out.push_str(l),
+        Source::Value(i) => {
+            let (ty, bytes) = values.get(chunk, *i)?;
+            match ty {
+                0x00 => {}
+                0x01 => {
+                    if bytes.len() % 2 != 0 {
+                        return None;
+                    }
+                    // The crate reads a sized string up to its first NUL.
+                    let units = bytes
+                        .chunks_exact(2)
+                        .map(|p| u16::from_le_bytes([p[0], p[1]]))
+                        .take_while(|u| *u != 0);
+                    push_plain(units, out)?;
+                }
+                _ => return None,
+            }
+        }
+    }
+    Some(())
+}
+
+/// An event id from an unsigned or non-negative integer value of its exact size.
+fn number((ty, b): (u8, &[u8])) -> Option<u32> {
+    let n: i128 = match (ty, b.len()) {
+        (0x03, 1) => i128::from(b[0] as i8),
+        (0x04, 1) => i128::from(b[0]),
+        (0x05, 2) => i128::from(i16::from_le_bytes(b.try_into().ok()?)),
+        (0x06, 2) => i128::from(u16::from_le_bytes(b.try_into().ok()?)),
+        (0x07, 4) => i128::from(i32::from_le_bytes(b.try_into().ok()?)),
+        (0x08, 4) => i128::from(u32::from_le_bytes(b.try_into().ok()?)),
+        (0x09, 8) => i128::from(i64::from_le_bytes(b.try_into().ok()?)),
+        (0x0a, 8) => i128::from(u64::from_le_bytes(b.try_into().ok()?)),
+        _ => return None,
+    };
+    u32::try_from(n).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse::evtx::templates::tests::{Chunk, system_template};
+
+    fn utf16(s: &str) -> Vec<u8> {
+        s.encode_utf16().flat_map(u16::to_le_bytes).collect()
+    }
+
+    /// A chunk with the Windows-like template and one record of it; `edit` changes the values
+    /// (fifteen, null unless set) before they are written. Returns the chunk and the record's
+    /// BinXML span.
+    fn chunk_with(edit: impl FnOnce(&mut Vec<(u8, Vec<u8>)>)) -> (Chunk, usize, usize) {
+        let mut c = Chunk::new();
+        let def = system_template(
+            &mut c,
+            |c| {
+                c.attribute("Name").text("Service Control Manager");
+                c.attribute("EventSourceName").substitution(14, 0x01);
+            },
+            |c| {
+                c.substitution(3, 0x06);
+            },
+            |c| {
+                c.substitution(5, 0x01);
+            },
+        );
+        let mut values = vec![(0x00u8, Vec::new()); 15];
+        values[0] = (0x04, vec![4]);
+        values[3] = (0x06, 7036u16.to_le_bytes().to_vec());
+        values[5] = (0x01, utf16("System"));
+        values[14] = (0x01, utf16("Service Control Manager"));
+        edit(&mut values);
+        let start = c.0.len();
+        c.0.extend([0x0f, 0x01, 0x01, 0x00, 0x0c, 0x01]);
+        c.0.extend(0u32.to_le_bytes());
+        c.0.extend(def.to_le_bytes());
+        c.0.extend((values.len() as u32).to_le_bytes());
+        for (ty, v) in &values {
+            c.0.extend((v.len() as u16).to_le_bytes());
+            c.0.extend([*ty, 0]);
+        }
+        for (_, v) in &values {
+            c.0.extend(v);
+        }
+        let end = c.0.len();
+        (c, start, end)
+    }
+
+    fn count(c: &Chunk, start: usize, end: usize) -> Option<(String, String, String, u32)> {
+        let mut t = Templates::default();
+        let mut s = Scratch::default();
+        count_record(&c.0, start, end, &mut t, &mut s).map(|r| {
+            (
+                r.provider.to_string(),
+                r.event_source.to_string(),
+                r.channel.to_string(),
+                r.event_id,
+            )
+        })
+    }
+
+    #[test]
+    fn a_record_is_counted_from_its_template_and_values() {
+        let (c, start, end) = chunk_with(|_| {});
+        let scm = "Service Control Manager".to_string();
+        assert_eq!(
+            count(&c, start, end),
+            Some((scm.clone(), scm.clone(), "System".into(), 7036))
+        );
+        // A string ends at its first NUL, as the crate reads it.
+        let (c, start, end) = chunk_with(|v| v[5] = (0x01, utf16("Sys\0junk")));
+        assert_eq!(count(&c, start, end).unwrap().2, "Sys");
+        // The values may be followed by an end-of-stream token.
+        let (mut c, start, _) = chunk_with(|_| {});
+        c.0.push(0x00);
+        assert!(count(&c, start, c.0.len()).is_some());
+        // An empty provider name counts under the event source, as a rendered record does.
+        let r = Counted {
+            provider: "",
+            event_source: "Src",
+            channel: "System",
+            event_id: 1,
+        };
+        assert_eq!(r.counted_provider(), "Src");
+    }
+
+    #[test]
+    fn records_not_plain_are_left_to_the_crate() {
+        type Edit = Box<dyn Fn(&mut Vec<(u8, Vec<u8>)>)>;
+        let cases: Vec<(&str, Edit)> = vec![
+            (
+                "an unknown value type",
+                Box::new(|v| v[7] = (0x16, vec![1])),
+            ),
+            (
+                "an id that is a string",
+                Box::new(|v| v[3] = (0x01, utf16("7036"))),
+            ),
+            (
+                "an id of the wrong size",
+                Box::new(|v| v[3] = (0x06, vec![1, 2, 3])),
+            ),
+            (
+                "a negative id",
+                Box::new(|v| v[3] = (0x05, (-1i16).to_le_bytes().to_vec())),
+            ),
+            (
+                "a channel rendering would escape",
+                Box::new(|v| v[5] = (0x01, utf16("a<b"))),
+            ),
+            (
+                "a channel of odd length",
+                Box::new(|v| v[5] = (0x01, vec![0x41, 0, 0x42])),
+            ),
+            (
+                "a channel in ANSI",
+                Box::new(|v| v[5] = (0x02, b"System".to_vec())),
+            ),
+            ("too few values", Box::new(|v| v.truncate(4))),
+        ];
+        for (what, edit) in cases {
+            let (c, start, end) = chunk_with(|v| edit(v));
+            assert_eq!(count(&c, start, end), None, "{what}");
+        }
+        let (c, start, end) = chunk_with(|_| {});
+        assert_eq!(
+            count(&c, start, end - 1),
+            None,
+            "values running past the record"
+        );
+        let (mut c, start, _) = chunk_with(|_| {});
+        c.0.push(0x01);
+        assert_eq!(
+            count(&c, start, c.0.len()),
+            None,
+            "more BinXML after the values"
+        );
+        let (mut c, start, end) = chunk_with(|_| {});
+        c.0[start + 4] = 0x01;
+        assert_eq!(count(&c, start, end), None, "not a template instance");
+    }
+}
