@@ -501,23 +501,101 @@ pub struct Skipped {
 #[derive(Debug, Default)]
 pub struct FactSet {
     pub facts: Vec<Fact>,
+    /// Where the runs and the service rows are: rules look them up once per event, and a
+    /// years-long setup log makes hundreds of thousands of facts to walk each time.
+    index: KindIndex,
 }
+
+#[derive(Debug, Default)]
+struct KindIndex {
+    /// How many facts there were when the index was made: facts pushed since (tests do)
+    /// make it stale, and the lookups walk every fact instead.
+    len: usize,
+    runs: Vec<usize>,
+    services: Vec<usize>,
+    /// Every run's span on its log's clock (start, end, position in `runs`), by start; an
+    /// open run counts as [`OPEN_RUN_HOURS`] long.
+    spans: Vec<(NaiveDateTime, NaiveDateTime, usize)>,
+    /// The longest span, which bounds how far back a run holding a time can start.
+    longest: chrono::Duration,
+}
+
+/// A run without an end marker is taken to last this long at most (it was killed, or the log
+/// was cut): long enough for a real upgrade, short enough not to swallow the next week.
+pub const OPEN_RUN_HOURS: i64 = 12;
 
 impl FactSet {
     pub fn new(facts: Vec<Fact>) -> Self {
-        FactSet { facts }
+        let mut index = KindIndex {
+            len: facts.len(),
+            ..Default::default()
+        };
+        for (i, f) in facts.iter().enumerate() {
+            match &f.kind {
+                FactKind::SetupRun(r) => {
+                    let end = r
+                        .end
+                        .unwrap_or(r.start + chrono::Duration::hours(OPEN_RUN_HOURS));
+                    index.spans.push((r.start, end, index.runs.len()));
+                    index.longest = index.longest.max(end - r.start);
+                    index.runs.push(i);
+                }
+                FactKind::Service(_) => index.services.push(i),
+                _ => {}
+            }
+        }
+        index.spans.sort();
+        FactSet { facts, index }
+    }
+
+    /// The first run, in file order, whose span holds `t` (on the setup logs' clock).
+    pub fn run_at(&self, t: NaiveDateTime) -> Option<(&Fact, &SetupRun)> {
+        let holds = |r: &SetupRun| {
+            let end = r
+                .end
+                .unwrap_or(r.start + chrono::Duration::hours(OPEN_RUN_HOURS));
+            r.start <= t && t <= end
+        };
+        if self.index.len != self.facts.len() {
+            return self.runs().find(|(_, r)| holds(r));
+        }
+        // Only runs starting between `t - longest` and `t` can hold it.
+        let spans = &self.index.spans;
+        let from = spans.partition_point(|(start, ..)| *start < t - self.index.longest);
+        let to = spans.partition_point(|(start, ..)| *start <= t);
+        let first = spans[from..to]
+            .iter()
+            .filter(|(_, end, _)| t <= *end)
+            .map(|(.., n)| *n)
+            .min()?;
+        let f = &self.facts[self.index.runs[first]];
+        match &f.kind {
+            FactKind::SetupRun(r) => Some((f, r)),
+            _ => None,
+        }
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Fact> {
         self.facts.iter()
     }
 
+    /// The facts at `positions` when the index is current, else all of them.
+    fn indexed<'a>(&'a self, positions: &'a [usize]) -> impl Iterator<Item = &'a Fact> {
+        use rayon::iter::Either;
+        if self.index.len == self.facts.len() {
+            Either::Left(positions.iter().map(|i| &self.facts[*i]))
+        } else {
+            Either::Right(self.facts.iter())
+        }
+    }
+
     /// Setup runs of every log, in file order.
     pub fn runs(&self) -> impl Iterator<Item = (&Fact, &SetupRun)> {
-        self.facts.iter().filter_map(|f| match &f.kind {
-            FactKind::SetupRun(r) => Some((f, r)),
-            _ => None,
-        })
+        self.indexed(&self.index.runs)
+            .filter_map(|f| match &f.kind {
+                FactKind::SetupRun(r) => Some((f, r)),
+                _ => None,
+            })
     }
 
     /// The last run of each setup log (the one that left the server as it is).
@@ -549,10 +627,11 @@ impl FactSet {
     }
 
     pub fn services(&self) -> impl Iterator<Item = (&Fact, &ServiceState)> {
-        self.facts.iter().filter_map(|f| match &f.kind {
-            FactKind::Service(s) => Some((f, s)),
-            _ => None,
-        })
+        self.indexed(&self.index.services)
+            .filter_map(|f| match &f.kind {
+                FactKind::Service(s) => Some((f, s)),
+                _ => None,
+            })
     }
 
     /// The services.csv row of a service, by key name or display name.
@@ -567,5 +646,74 @@ impl FactSet {
             FactKind::Event(e) => Some((f, e)),
             _ => None,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::NaiveDate;
+
+    fn at(day: u32, hour: u32) -> NaiveDateTime {
+        NaiveDate::from_ymd_opt(2012, 2, day)
+            .unwrap()
+            .and_hms_opt(hour, 0, 0)
+            .unwrap()
+    }
+
+    fn run(log: &str, index: usize, start: NaiveDateTime, end: Option<NaiveDateTime>) -> Fact {
+        Fact {
+            time: None,
+            evidence: Evidence::new(Locator::new(log, Position::Line(index as u64 + 1)), ""),
+            kind: FactKind::SetupRun(SetupRun {
+                index,
+                product: "2010".into(),
+                version: None,
+                mode: None,
+                installation_mode: None,
+                previous_version: None,
+                start,
+                end,
+                outcome: RunOutcome::Failed,
+                first_line: 1,
+                last_line: 1,
+                failed_task: None,
+                error_count: 0,
+                is_last: false,
+            }),
+        }
+    }
+
+    fn found(facts: &FactSet, t: NaiveDateTime) -> Option<(String, usize)> {
+        facts
+            .run_at(t)
+            .map(|(f, r)| (f.evidence.locator.path.clone(), r.index))
+    }
+
+    #[test]
+    fn the_run_holding_a_time_is_the_first_in_file_order() {
+        let mut facts = FactSet::new(vec![
+            // A long run of one log, listed first, holding a short run of another log.
+            run("a.log", 0, at(10, 0), Some(at(12, 0))),
+            run("b.log", 0, at(11, 1), Some(at(11, 3))),
+            // Open: taken to last OPEN_RUN_HOURS.
+            run("b.log", 1, at(14, 0), None),
+        ]);
+        assert_eq!(found(&facts, at(11, 2)), Some(("a.log".into(), 0)));
+        assert_eq!(
+            found(&facts, at(12, 0)),
+            Some(("a.log".into(), 0)),
+            "end included"
+        );
+        assert_eq!(found(&facts, at(13, 0)), None);
+        assert_eq!(found(&facts, at(14, 11)), Some(("b.log".into(), 1)));
+        assert_eq!(found(&facts, at(14, 13)), None, "open run over");
+        assert_eq!(found(&facts, at(9, 23)), None);
+        // Facts pushed after the set was made are still seen.
+        facts
+            .facts
+            .push(run("c.log", 0, at(13, 0), Some(at(13, 5))));
+        assert_eq!(found(&facts, at(13, 1)), Some(("c.log".into(), 0)));
+        assert_eq!(found(&facts, at(11, 2)), Some(("a.log".into(), 0)));
     }
 }

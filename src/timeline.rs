@@ -40,6 +40,11 @@ impl Clock {
         }
     }
 
+    /// A UTC time on the setup logs' local clock: the inverse of [`Self::to_utc`].
+    pub fn to_local(&self, t: DateTime<Utc>) -> chrono::NaiveDateTime {
+        t.naive_utc() + Duration::minutes(self.offset_minutes as i64)
+    }
+
     pub fn to_utc(&self, stamp: Stamp) -> DateTime<Utc> {
         match stamp {
             Stamp::Utc(t) => t,
@@ -275,13 +280,21 @@ fn error_tokens(facts: &FactSet, texts: &[&str]) -> Vec<String> {
 /// Links every setup `[ERROR]` to the events within `window` of it that name the same service,
 /// DLL, app pool or file. The error's time is converted with `clock`.
 pub fn link_errors_to_events(facts: &FactSet, clock: &Clock, window: Duration) -> Vec<TimeLink> {
-    let events: Vec<(DateTime<Utc>, &crate::facts::Fact, String)> = facts
+    let mut events: Vec<(DateTime<Utc>, &crate::facts::Fact, String)> = facts
         .events()
         .filter_map(|(f, e)| {
             let t = clock.to_utc(f.time?);
             Some((t, f, format!("{} {}", e.provider, e.text()).to_lowercase()))
         })
         .collect();
+    let order: std::collections::HashMap<*const crate::facts::Fact, usize> = events
+        .iter()
+        .enumerate()
+        .map(|(i, (_, f, _))| (*f as *const _, i))
+        .collect();
+    // By time, so each error looks only at the events inside its window: a log of years of
+    // runs has thousands of errors, and thousands of events were compared with each.
+    events.sort_by_key(|(t, ..)| *t);
     let mut links = Vec::new();
     for (ef, err) in facts.setup_errors() {
         let Some(t) = ef.time.map(|t| clock.to_utc(t)) else {
@@ -295,20 +308,26 @@ pub fn link_errors_to_events(facts: &FactSet, clock: &Clock, window: Duration) -
         if tokens.is_empty() {
             continue;
         }
-        for (et, f, text) in &events {
-            let delta = *et - t;
-            if delta.abs() > window {
-                continue;
-            }
-            if let Some(tok) = tokens.iter().find(|tok| text.contains(&tok.to_lowercase())) {
-                links.push(TimeLink {
+        let lower: Vec<String> = tokens.iter().map(|t| t.to_lowercase()).collect();
+        let first = events.partition_point(|(et, ..)| *et < t - window);
+        let mut found: Vec<(usize, TimeLink)> = Vec::new();
+        for (et, f, text) in events[first..]
+            .iter()
+            .take_while(|(et, ..)| *et <= t + window)
+        {
+            if let Some(i) = lower.iter().position(|tok| text.contains(tok.as_str())) {
+                let link = TimeLink {
                     setup_error: ef.evidence.locator.to_string(),
                     event: f.evidence.locator.to_string(),
-                    delta_seconds: delta.num_seconds(),
-                    about: tok.clone(),
-                });
+                    delta_seconds: (*et - t).num_seconds(),
+                    about: tokens[i].clone(),
+                };
+                found.push((order[&(*f as *const _)], link));
             }
         }
+        // In the order the events were found in, as before the window search.
+        found.sort_by_key(|(i, _)| *i);
+        links.extend(found.into_iter().map(|(_, l)| l));
     }
     links
 }

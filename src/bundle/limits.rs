@@ -56,8 +56,8 @@ impl Default for Limits {
 }
 
 /// When the time allowed for one artefact runs out. Started when a member is opened for
-/// reading; parsers that work on a local copy instead of the member's reader (EVTX) check it
-/// in their record loop. `Instant::now` costs tens of nanoseconds, so checking it per read or
+/// reading and checked on every read; the EVTX chunk workers, which parse behind the read,
+/// also check it before each chunk. `Instant::now` costs tens of nanoseconds, so checking it per read or
 /// per record is free next to the work done.
 #[derive(Debug, Clone, Copy)]
 pub struct Deadline {

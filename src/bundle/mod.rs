@@ -1,7 +1,7 @@
 //! Opening an untrusted bundle: a `.zip` emailed by a client, or the same tree as a folder.
 //!
-//! What this layer guarantees (see `docs/security.md`): nothing is written outside a private temp
-//! folder (members are streamed, never extracted by name); names are normalised (`\` or `/`) and
+//! What this layer guarantees (see `docs/security.md`): nothing is written to disk (members are
+//! streamed, never extracted); names are normalised (`\` or `/`) and
 //! `..`, absolute, drive-letter, NUL-bearing and duplicate names are refused; entry count, total
 //! and per-member expanded size and compression ratio are capped *while reading*, so lying
 //! headers do not help; the bundle itself is only ever opened read-only.
@@ -238,6 +238,7 @@ impl Bundle {
             .collect();
         self.entries
             .par_iter()
+            .with_max_len(1)
             .filter(|e| !done.contains(&e.path))
             .for_each(|e| self.hash_member(e));
     }
@@ -260,25 +261,6 @@ impl Bundle {
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect()
-    }
-
-    /// Gives `f` a seekable local file holding the member: the file itself for a folder, a copy
-    /// in a private temp folder (removed afterwards) for a zip. Needed by the EVTX reader.
-    pub fn with_local_file<T: Send>(
-        &self,
-        entry: &Entry,
-        f: impl FnOnce(&Path) -> T + Send,
-    ) -> Result<T, std::io::Error> {
-        if let Some(p) = self.source.local_path(&entry.handle) {
-            // The parser reads the file its own way (chunks in parallel, out of order), so the
-            // digest needs a read of its own: done alongside, where an idle worker takes it,
-            // rather than after every parser has finished.
-            let (out, ()) = rayon::join(|| f(&p), || self.hash_member(entry));
-            return Ok(out);
-        }
-        let mut tmp = tempfile::NamedTempFile::new()?;
-        self.with_reader(entry, |r| std::io::copy(r, tmp.as_file_mut()))??;
-        Ok(f(tmp.path()))
     }
 
     /// Reads a whole member, refusing more than `cap` bytes.

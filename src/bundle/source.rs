@@ -56,13 +56,6 @@ impl Source {
             )),
         }
     }
-
-    pub fn local_path(&self, handle: &Handle) -> Option<PathBuf> {
-        match handle {
-            Handle::Path(p) => Some(p.clone()),
-            Handle::ZipIndex(_) => None,
-        }
-    }
 }
 
 /// A read-only file that many readers can share, each with its own position.

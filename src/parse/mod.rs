@@ -20,7 +20,6 @@ pub mod xml;
 
 use crate::bundle::{ArtefactKind, Bundle, Entry, LimitHit, Limits};
 use crate::facts::{Fact, Problem, Skipped};
-use rayon::prelude::*;
 use regex::RegexSet;
 use std::collections::{BTreeMap, HashSet};
 
@@ -186,45 +185,67 @@ pub fn parse_bundle(bundle: &Bundle, interest: &Interest) -> Parsed {
         Skipped(String),
         Ignored,
     }
-    let outcomes: Vec<(&Entry, Outcome)> = bundle
-        .entries
-        .par_iter()
-        .map(|entry| {
-            let Some(kind) = entry.kind else {
-                return (
-                    entry,
-                    Outcome::Skipped("unknown file: not part of the bundle layout".into()),
-                );
-            };
-            let parse = match parser_for(kind) {
-                Ok(f) => f,
-                Err(_) if kind == ArtefactKind::Manifest => return (entry, Outcome::Ignored),
-                Err(why) => return (entry, Outcome::Skipped(why.into())),
-            };
-            let input = Input {
-                bundle,
-                entry,
-                interest,
-                limits: &bundle.limits,
-            };
-            let mut sink = Sink::default();
-            match parse(&input, &mut sink) {
-                Ok(()) => match sink.incomplete.take() {
-                    Some(lost) => (entry, Outcome::Partial(sink, lost)),
-                    None => (entry, Outcome::Used(sink)),
-                },
-                Err(e) => {
-                    // Facts read before the failure are kept; the member is still reported.
-                    if sink.facts.is_empty() {
-                        (entry, Outcome::Skipped(e.to_string()))
-                    } else {
-                        sink.problem(&entry.path, format!("read only in part: {e}"));
-                        (entry, Outcome::Partial(sink, e.to_string()))
-                    }
+    let parse_member = |entry: &Entry| {
+        let Some(kind) = entry.kind else {
+            return Outcome::Skipped("unknown file: not part of the bundle layout".into());
+        };
+        let parse = match parser_for(kind) {
+            Ok(f) => f,
+            Err(_) if kind == ArtefactKind::Manifest => return Outcome::Ignored,
+            Err(why) => return Outcome::Skipped(why.into()),
+        };
+        let input = Input {
+            bundle,
+            entry,
+            interest,
+            limits: &bundle.limits,
+        };
+        let mut sink = Sink::default();
+        match parse(&input, &mut sink) {
+            Ok(()) => match sink.incomplete.take() {
+                Some(lost) => Outcome::Partial(sink, lost),
+                None => Outcome::Used(sink),
+            },
+            Err(e) => {
+                // Facts read before the failure are kept; the member is still reported.
+                if sink.facts.is_empty() {
+                    Outcome::Skipped(e.to_string())
+                } else {
+                    sink.problem(&entry.path, format!("read only in part: {e}"));
+                    Outcome::Partial(sink, e.to_string())
                 }
             }
-        })
-        .collect();
+        }
+    };
+    // One job per member, taken in this order by whichever thread is free: members read from
+    // start to end on one thread, largest first, then event logs (whose chunks any thread can
+    // help with). A 200 MB setup log started last would finish alone on one core; and rayon's
+    // default splitting left neighbouring members (two large logs side by side in `evtx/`) to
+    // one thread, one after the other.
+    let mut order: Vec<usize> = (0..bundle.entries.len()).collect();
+    order.sort_by_key(|i| {
+        let e = &bundle.entries[*i];
+        (
+            e.kind == Some(ArtefactKind::Evtx),
+            std::cmp::Reverse(e.size),
+        )
+    });
+    let done: Vec<std::sync::Mutex<Option<Outcome>>> =
+        bundle.entries.iter().map(|_| Default::default()).collect();
+    rayon::scope_fifo(|scope| {
+        for &i in &order {
+            let (parse_member, slot) = (&parse_member, &done[i]);
+            let entry = &bundle.entries[i];
+            scope.spawn_fifo(move |_| {
+                let outcome = parse_member(entry);
+                *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(outcome);
+            });
+        }
+    });
+    let outcomes = bundle.entries.iter().zip(done).filter_map(|(entry, m)| {
+        let outcome = m.into_inner().unwrap_or_else(|p| p.into_inner())?;
+        Some((entry, outcome))
+    });
 
     let mut parsed = Parsed::default();
     for (entry, outcome) in outcomes {

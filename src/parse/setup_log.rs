@@ -232,14 +232,15 @@ impl State {
             open.run.outcome = RunOutcome::Failed;
             open.run.failed_task = open.current_task.clone().or(open.last_task.clone());
             self.mark_last_error_critical(sink);
-        } else if text.contains("setup operation didn't complete")
-            || text.contains("setup operation did not complete")
+        } else if OUTCOME_FAILED
+            .iter()
+            .any(|f| f.find(text.as_bytes()).is_some())
         {
             open.run.outcome = RunOutcome::Failed;
-        } else if text
-            .to_ascii_lowercase()
-            .contains("setup operation completed successfully")
-        {
+        } else if contains_ignore_ascii_case(
+            text.as_bytes(),
+            b"setup operation completed successfully",
+        ) {
             open.run.outcome = RunOutcome::Completed;
         } else if text.trim() == "End of Setup" {
             open.run.end = Some(time);
@@ -410,6 +411,27 @@ fn banner_product(text: &str) -> Option<String> {
     (!product.is_empty()).then(|| product.to_string())
 }
 
+/// Sentences that end a run as failed. Searched in every stamped line, so built once: a
+/// `str::contains` builds its searcher on each call, a tenth of the stage's time.
+static OUTCOME_FAILED: std::sync::LazyLock<[memchr::memmem::Finder<'static>; 2]> =
+    std::sync::LazyLock::new(|| {
+        [
+            memchr::memmem::Finder::new("setup operation didn't complete"),
+            memchr::memmem::Finder::new("setup operation did not complete"),
+        ]
+    });
+
+/// `needle` in `hay`, ASCII case ignored, without a lower-cased copy of every line.
+fn contains_ignore_ascii_case(hay: &[u8], needle: &[u8]) -> bool {
+    let Some(first) = needle.first() else {
+        return true;
+    };
+    memchr::memchr2_iter(first.to_ascii_lowercase(), first.to_ascii_uppercase(), hay).any(|i| {
+        hay.get(i..i + needle.len())
+            .is_some_and(|w| w.eq_ignore_ascii_case(needle))
+    })
+}
+
 /// `Id=abc Component=EXCHANGE14:\…` → the value after `key` up to the next space.
 fn field(rest: &str, key: &str) -> Option<String> {
     let i = rest.find(key)? + key.len();
@@ -576,6 +598,25 @@ mod tests {
         let e =
             parse_reader(&mut r, "setup/ExchangeSetup.log", 1 << 20, None, &mut sink).unwrap_err();
         assert!(e.to_string().contains("setup log"));
+    }
+
+    #[test]
+    fn outcome_sentences_are_found_in_any_case() {
+        let hay = b"The Exchange Server SETUP Operation Completed Successfully.";
+        assert!(contains_ignore_ascii_case(
+            hay,
+            b"setup operation completed successfully"
+        ));
+        assert!(!contains_ignore_ascii_case(
+            b"setup operation",
+            b"setup operation completed"
+        ));
+        assert!(!contains_ignore_ascii_case(b"", b"s"));
+        assert!(
+            OUTCOME_FAILED[0]
+                .find(b"x setup operation didn't complete")
+                .is_some()
+        );
     }
 
     #[test]

@@ -1,12 +1,8 @@
-//! Reading one file's chunks in parallel: each rayon worker holds an open handle and one chunk
-//! at a time, renders its records, counts them and keeps the wanted ones as facts; the workers'
-//! tallies are merged in chunk order.
+//! Reading chunks in parallel: each rayon worker takes one chunk at a time, counts its records
+//! and keeps the wanted ones as facts; the workers' tallies are merged.
 
 use super::templates::Templates;
-use super::{
-    CHUNK_HEADER_SIZE, CHUNK_SIZE, FILE_HEADER_SIZE, FileSummary, USER_SID_KEY, excerpt,
-    parse_system_time,
-};
+use super::{CHUNK_HEADER_SIZE, CHUNK_SIZE, FileSummary, USER_SID_KEY, excerpt, parse_system_time};
 use super::{record, scan};
 use crate::bundle::Deadline;
 use crate::facts::{Event, Evidence, Fact, FactKind, Locator, Position, Stamp};
@@ -14,9 +10,6 @@ use crate::parse::EventFilter;
 use ahash::AHashMap as HashMap;
 use chrono::{DateTime, Utc};
 use evtx::{EvtxChunkData, EvtxChunkHeader, EvtxRecordHeader, ParserSettings};
-use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
-use std::path::Path;
 use std::sync::Arc;
 
 /// The smallest record (24-byte header + 4-byte trailer, no content) bounds a chunk's count.
@@ -24,14 +17,10 @@ const MAX_RECORDS_PER_CHUNK: u64 = (CHUNK_SIZE - CHUNK_HEADER_SIZE as u64) / 28;
 
 /// What every chunk of one file is read with.
 pub(super) struct Job<'a> {
-    pub(super) file: &'a Path,
-    pub(super) len: u64,
     pub(super) bundle_path: &'a str,
     pub(super) filter: &'a EventFilter,
     pub(super) limit: usize,
     pub(super) settings: Arc<ParserSettings>,
-    /// The slot the file ends in, and how many of its bytes are there.
-    pub(super) cut: Option<(u64, u64)>,
     /// Read provider and id from template values when the template is known ([`Templates`]);
     /// off, every record is rendered (tests compare both).
     pub(super) quick: bool,
@@ -39,10 +28,17 @@ pub(super) struct Job<'a> {
     pub(super) deadline: Option<Deadline>,
 }
 
-/// Per-worker state: an open handle, caches, and what was found so far.
+/// One chunk slot as read from the file: its number, its 64 KiB (zero-padded when the file
+/// ends inside it), and then how many of its bytes the file holds.
+pub(super) struct Slot {
+    pub(super) number: u64,
+    pub(super) data: Vec<u8>,
+    pub(super) cut: Option<u64>,
+}
+
+/// Per-worker state: caches, and what was found so far.
 #[derive(Default)]
 pub(super) struct Worker {
-    file: Option<File>,
     wants: Wants,
     templates: Templates,
     scratch: scan::Scratch,
@@ -120,22 +116,21 @@ struct ChunkRead {
 }
 
 impl Worker {
-    pub(super) fn chunk(&mut self, job: &Job<'_>, slot: u64) {
+    pub(super) fn chunk(&mut self, job: &Job<'_>, slot: Slot) {
         if job.deadline.is_some_and(|d| d.check().is_err()) {
             self.tally.summary.chunks_timed_out += 1;
             return;
         }
-        let data = match self.read_slot(job, slot) {
-            Ok(Some(data)) => data,
-            Ok(None) => return,
-            Err(e) => {
-                self.tally.summary.chunks += 1;
-                self.unreadable(slot, None, format!("chunk {slot}: cannot read: {e}"));
-                return;
-            }
-        };
+        let Slot {
+            number: slot,
+            data,
+            cut,
+        } = slot;
+        // A slot of zeros was never written.
+        if data.iter().all(|b| *b == 0) {
+            return;
+        }
         self.tally.summary.chunks += 1;
-        let cut = job.cut.and_then(|(s, bytes)| (s == slot).then_some(bytes));
         // The header alone, to count what an unreadable or cut chunk held.
         let header = EvtxChunkHeader::from_bytes(&data[..CHUNK_HEADER_SIZE]).ok();
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -164,23 +159,6 @@ impl Worker {
             }
             None => s.records_skipped += read.failed,
         }
-    }
-
-    /// The chunk in `slot`, zero-padded if the file ends inside it; `None` if never written.
-    fn read_slot(&mut self, job: &Job<'_>, slot: u64) -> std::io::Result<Option<Vec<u8>>> {
-        let f = match &mut self.file {
-            Some(f) => f,
-            None => self.file.insert(File::open(job.file)?),
-        };
-        let offset = FILE_HEADER_SIZE + slot * CHUNK_SIZE;
-        let available = (job.len - offset).min(CHUNK_SIZE) as usize;
-        let mut data = vec![0u8; CHUNK_SIZE as usize];
-        f.seek(SeekFrom::Start(offset))?;
-        f.read_exact(&mut data[..available])?;
-        if data.iter().all(|b| *b == 0) {
-            return Ok(None);
-        }
-        Ok(Some(data))
     }
 
     fn unreadable(&mut self, slot: u64, header: Option<&EvtxChunkHeader>, why: String) {

@@ -32,13 +32,14 @@ use super::{Error, EventFilter, Input, Sink};
 use crate::bundle::Deadline;
 use crate::facts::{Event, Position};
 use chrono::{DateTime, Utc};
-use chunks::{Job, Tally, Worker};
+use chunks::{Job, Slot, Tally, Worker};
 use evtx::ParserSettings;
 use rayon::prelude::*;
 use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 const FILE_HEADER_SIZE: u64 = 4096;
 const CHUNK_SIZE: u64 = 65536;
@@ -51,12 +52,13 @@ pub fn parse(input: &Input<'_>, sink: &mut Sink) -> Result<(), Error> {
     let path = input.path().to_string();
     let limit = input.limits.max_events_kept;
     let filter = &input.interest.events;
-    // The member's time budget covers the local copy and the chunk loop.
     let deadline = Deadline::start(input.limits);
+    // One sequential read of the member, hashed as it goes; its chunks are parsed in parallel
+    // behind it. Nothing is written to disk, whether the bundle is a zip or a folder.
     let summary = input
         .bundle
-        .with_local_file(input.entry, |file| {
-            read_file(file, &path, filter, limit, sink, true, Some(deadline))
+        .with_reader(input.entry, |r| {
+            read_stream(r, &path, filter, limit, sink, true, Some(deadline))
         })
         .map_err(Error::from_io)??;
     if summary.chunks_timed_out > 0
@@ -192,37 +194,149 @@ fn read_file(
     quick: bool,
     deadline: Option<Deadline>,
 ) -> Result<FileSummary, Error> {
-    let len = check_header(file)?;
-    let full_chunks = (len - FILE_HEADER_SIZE) / CHUNK_SIZE;
-    let tail = (len - FILE_HEADER_SIZE) % CHUNK_SIZE;
-    // A last chunk cut short still has its header and first records: pad it and read those.
-    let slots = full_chunks + u64::from(tail >= CHUNK_HEADER_SIZE as u64);
+    let mut f = File::open(file)?;
+    read_stream(&mut f, bundle_path, filter, limit, sink, quick, deadline)
+}
 
-    let settings = Arc::new(ParserSettings::new().indent(false));
+/// Chunks read before they are handed to the workers together (1 MiB).
+const BLOCK_CHUNKS: usize = 16;
+/// Blocks handed out and not yet parsed: past this, the reader parses the next one itself, so
+/// memory stays at a few MiB per file however fast it reads.
+const MAX_BLOCKS_IN_FLIGHT: usize = 8;
+
+/// Reads an EVTX file from its first byte to its last, once, and parses its chunks in parallel
+/// behind the read. A read error ends the file: what was read before it is analysed and kept,
+/// and the error is returned.
+fn read_stream(
+    reader: &mut dyn Read,
+    bundle_path: &str,
+    filter: &EventFilter,
+    limit: usize,
+    sink: &mut Sink,
+    quick: bool,
+    deadline: Option<Deadline>,
+) -> Result<FileSummary, Error> {
+    let header = read_header(reader)?;
+    let claimed = u64::from(u16::from_le_bytes([header[42], header[43]]));
     let job = Job {
-        file,
-        len,
         bundle_path,
         filter,
         limit,
-        settings,
-        cut: (tail > 0).then_some((full_chunks, tail)),
+        settings: Arc::new(ParserSettings::new().indent(false)),
         quick,
         deadline,
     };
-    let tally = (0..slots)
-        .into_par_iter()
-        .fold(Worker::default, |mut w, slot| {
-            w.chunk(&job, slot);
-            w
-        })
-        .map(|w| w.tally)
-        .reduce(Tally::default, Tally::merge);
+    let tallies = std::sync::Mutex::new(Vec::new());
+    let in_flight = AtomicUsize::new(0);
+    let parse_block = |block: Vec<Slot>| {
+        let first = block.first().map_or(0, |s| s.number);
+        let tally = block
+            .into_par_iter()
+            .fold(Worker::default, |mut w, slot| {
+                w.chunk(&job, slot);
+                w
+            })
+            .map(|w| w.tally)
+            .reduce(Tally::default, Tally::merge);
+        tallies
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((first, tally));
+    };
+    let mut number = 0u64;
+    // Bytes of a last chunk too short to hold even its header.
+    let mut stub = None;
+    let mut failure = None;
+    rayon::in_place_scope(|scope| {
+        let mut end = false;
+        while !end {
+            let mut block = Vec::with_capacity(BLOCK_CHUNKS);
+            while block.len() < BLOCK_CHUNKS {
+                let mut data = vec![0u8; CHUNK_SIZE as usize];
+                let n = match read_up_to(reader, &mut data) {
+                    Ok(n) => n,
+                    Err(e) => {
+                        failure = Some(e);
+                        end = true;
+                        break;
+                    }
+                };
+                if n < data.len() {
+                    end = true;
+                    // A last chunk cut short still has its header and first records: the
+                    // zeros after its end stand in for the rest, and those are read.
+                    if n >= CHUNK_HEADER_SIZE {
+                        let cut = Some(n as u64);
+                        block.push(Slot { number, data, cut });
+                    } else if n > 0 {
+                        stub = Some(n as u64);
+                    }
+                    break;
+                }
+                block.push(Slot {
+                    number,
+                    data,
+                    cut: None,
+                });
+                number += 1;
+            }
+            if block.is_empty() {
+                continue;
+            }
+            if in_flight.load(Ordering::Acquire) < MAX_BLOCKS_IN_FLIGHT {
+                in_flight.fetch_add(1, Ordering::AcqRel);
+                let (parse_block, in_flight) = (&parse_block, &in_flight);
+                scope.spawn(move |_| {
+                    parse_block(block);
+                    in_flight.fetch_sub(1, Ordering::AcqRel);
+                });
+            } else {
+                parse_block(block);
+            }
+        }
+    });
+    // In file order whatever order the blocks finished in: facts with the same record id (a
+    // log that reused a chunk) then always come out in the same order.
+    let mut tallies = tallies.into_inner().unwrap_or_else(|p| p.into_inner());
+    tallies.sort_by_key(|(first, _)| *first);
+    let tally = tallies
+        .into_iter()
+        .map(|(_, t)| t)
+        .fold(Tally::default(), Tally::merge);
+    let summary = finish(tally, stub, claimed, bundle_path, limit, sink);
+    match failure {
+        Some(e) => Err(Error::from_io(e)),
+        None => Ok(summary),
+    }
+}
 
+/// Fills `buf` from `reader` unless the stream ends first; returns how many bytes were read.
+fn read_up_to(reader: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match reader.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// The damage line, the read-in-part reason, the facts and the counts of one file, into `sink`.
+fn finish(
+    tally: Tally,
+    stub: Option<u64>,
+    claimed: u64,
+    bundle_path: &str,
+    limit: usize,
+    sink: &mut Sink,
+) -> FileSummary {
     let mut summary = tally.summary;
-    if tail > 0 && summary.truncated_at.is_none() {
+    if let Some(bytes) = stub {
         // Too short to hold even the chunk header: nothing of it could be read.
-        summary.truncated_at = Some(tail);
+        summary.truncated_at = Some(bytes);
         summary.chunks += 1;
     }
     if let Some(d) = summary.damage() {
@@ -240,9 +354,7 @@ fn read_file(
     // The file header counts the chunks written: slots of zeros among them were wiped since
     // (a crash, a copy that failed half-way), and a file shorter than the count lost its end.
     // Said in the read-in-part reason, not as a second problem line.
-    if let Some(claimed) = claimed_chunks(file)
-        && claimed > summary.chunks
-    {
+    if claimed > summary.chunks {
         sink.incomplete = Some(format!(
             "the file header lists {} but only {} hold data: the rest were wiped or not copied",
             plural(claimed, "chunk"),
@@ -275,25 +387,17 @@ fn read_file(
             }
         }
     }
-    Ok(summary)
+    summary
 }
 
-/// The chunk count of the file header (a 16-bit field at offset 42), if it can be read.
-fn claimed_chunks(file: &Path) -> Option<u64> {
-    let mut h = [0u8; 44];
-    File::open(file).ok()?.read_exact(&mut h).ok()?;
-    Some(u64::from(u16::from_le_bytes([h[42], h[43]])))
-}
-
-/// Checks the `ElfFile\0` magic and the file header's size; returns the file length.
-fn check_header(file: &Path) -> Result<u64, Error> {
-    let f = File::open(file)?;
-    let len = f.metadata()?.len();
-    let mut magic = Vec::with_capacity(8);
-    f.take(8).read_to_end(&mut magic)?;
-    if magic.is_empty() {
+/// Reads the 4 KiB file header, checking the `ElfFile\0` magic and that it is all there.
+fn read_header(reader: &mut dyn Read) -> Result<[u8; FILE_HEADER_SIZE as usize], Error> {
+    let mut header = [0u8; FILE_HEADER_SIZE as usize];
+    let n = read_up_to(reader, &mut header)?;
+    if n == 0 {
         return Err(Error::format("an EVTX file", "the file is empty"));
     }
+    let magic = &header[..n.min(8)];
     if magic != FILE_MAGIC {
         let shown: String = magic
             .iter()
@@ -307,13 +411,13 @@ fn check_header(file: &Path) -> Result<u64, Error> {
             format!("it starts with `{shown}`, not the `ElfFile\\0` signature"),
         ));
     }
-    if len < FILE_HEADER_SIZE {
+    if n < header.len() {
         return Err(Error::format(
             "an EVTX file",
-            format!("{len} bytes, shorter than the 4 KiB file header"),
+            format!("{n} bytes, shorter than the 4 KiB file header"),
         ));
     }
-    Ok(len)
+    Ok(header)
 }
 
 /// `2012-02-12T21:15:49.2690000Z` (seven fractional digits, as Windows writes them).

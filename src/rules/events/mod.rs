@@ -26,7 +26,7 @@ pub use was::{WasAppPoolDisabled, WasListenerFailure};
 
 use super::{Context, Rule};
 use crate::facts::{Event, Evidence, Fact, Locator, SetupRun, Stamp};
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 
 pub fn rules() -> Vec<Box<dyn Rule>> {
@@ -119,20 +119,11 @@ pub fn id_tally<'a>(events: impl IntoIterator<Item = &'a Event>) -> String {
         .join(", ")
 }
 
-/// A run without an end marker is taken to last this long at most (it was killed, or the log
-/// was cut): long enough for a real upgrade, short enough not to swallow the next week.
-pub const OPEN_RUN_HOURS: i64 = 12;
+pub use crate::facts::OPEN_RUN_HOURS;
 
 /// The setup run whose time span holds `t` (UTC), if any.
 pub fn run_at<'a>(ctx: &'a Context<'_>, t: DateTime<Utc>) -> Option<(&'a Fact, &'a SetupRun)> {
-    ctx.facts.runs().find(|(_, r)| {
-        let start = ctx.clock.to_utc(Stamp::Local(r.start));
-        let end = match r.end {
-            Some(e) => ctx.clock.to_utc(Stamp::Local(e)),
-            None => start + Duration::hours(OPEN_RUN_HOURS),
-        };
-        start <= t && t <= end
-    })
+    ctx.facts.run_at(ctx.clock.to_local(t))
 }
 
 /// When a run started, on the same UTC clock as the events: `2012-02-12 09:41 UTC`.
