@@ -5,11 +5,14 @@
 //! relevant, not the size of the logs.
 //!
 //! How a file is read, and why:
-//! - Chunks (64 KiB, self-contained: each has its own string and template tables) are read and
-//!   rendered in parallel by our own rayon iteration, nested inside the parse stage's iteration
-//!   over files. The crate's own multithreading is not used: it blocks a rayon worker on a
-//!   channel while it spawns chunk jobs into the same pool, which deadlocks inside a `par_iter`
-//!   over files (see `docs/performance.md`). Each worker holds one chunk at a time.
+//! - The file is read once, start to end, through the bundle's reader, which hashes it for the
+//!   chain of custody on the same pass (no second read, no temp copy of a zip member). Chunks
+//!   (64 KiB, self-contained: each has its own string and template tables) are handed out in
+//!   blocks of 1 MiB to the rayon pool and parsed behind the read; with a few blocks waiting,
+//!   the reader parses the next one itself, so memory stays at a few MiB per file. The crate's
+//!   own multithreading is not used: it blocks a rayon worker on a channel while it spawns
+//!   chunk jobs into the same pool, which deadlocks inside the parse stage's jobs over files
+//!   (see `docs/performance.md`).
 //! - Most records are counted from their raw bytes: the template says which substitution
 //!   values hold provider, channel and event id (`templates.rs`), and the record's values are
 //!   read there (`scan.rs`), nothing built or rendered. The crate parses a chunk only when a
