@@ -495,3 +495,64 @@ fn describe(e: &dyn std::error::Error) -> String {
     }
     crate::facts::clip(&out, 200)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The raw scan reads hostile bytes without the crate's checks in front of it: on real
+    /// chunks with random bytes changed it must never panic (outside `catch_unwind`, so a panic
+    /// fails the test), and whatever it counts must be what the template and values say.
+    #[test]
+    fn the_raw_scan_survives_damaged_chunks() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/evtx-corpus");
+        if !root.is_dir() {
+            eprintln!("skipped: {} is absent", root.display());
+            return;
+        }
+        let mut filter = EventFilter::default();
+        filter
+            .ids
+            .insert(("service control manager".to_string(), 7036));
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let (mut scanned, mut counted) = (0, 0);
+        for file in [
+            "plaso/System.evtx",
+            "omerbenamram-evtx/security.evtx",
+            "omerbenamram-evtx/sysmon.evtx",
+        ] {
+            let bytes = std::fs::read(root.join(file)).unwrap();
+            for chunk in bytes[4096..].chunks_exact(CHUNK_SIZE as usize).take(4) {
+                for _ in 0..300 {
+                    let mut data = chunk.to_vec();
+                    for _ in 0..1 + next() % 8 {
+                        // Past the chunk header, where the records and templates are.
+                        let at = CHUNK_HEADER_SIZE
+                            + (next() as usize) % (data.len() - CHUNK_HEADER_SIZE);
+                        data[at] = next() as u8;
+                    }
+                    let Ok(chunk_data) = EvtxChunkData::new(data, false) else {
+                        continue;
+                    };
+                    let mut w = Worker::default();
+                    if let Some(left) = w.scan(&filter, &chunk_data) {
+                        scanned += 1;
+                        counted += w.staged.total;
+                        assert!(left.offsets.windows(2).all(|p| p[0] < p[1]));
+                        assert_eq!(left.offsets.len(), left.ids.len());
+                    }
+                }
+            }
+        }
+        assert!(
+            scanned > 1000 && counted > 10_000,
+            "{scanned} chunks, {counted} records"
+        );
+    }
+}
