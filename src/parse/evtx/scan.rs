@@ -168,7 +168,7 @@ fn number((ty, b): (u8, &[u8])) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::parse::evtx::templates::tests::{Chunk, system_template};
+    use crate::parse::evtx::templates::tests::{Chunk, scm_template};
 
     fn utf16(s: &str) -> Vec<u8> {
         s.encode_utf16().flat_map(u16::to_le_bytes).collect()
@@ -179,19 +179,7 @@ mod tests {
     /// BinXML span.
     fn chunk_with(edit: impl FnOnce(&mut Vec<(u8, Vec<u8>)>)) -> (Chunk, usize, usize) {
         let mut c = Chunk::new();
-        let def = system_template(
-            &mut c,
-            |c| {
-                c.attribute("Name").text("Service Control Manager");
-                c.attribute("EventSourceName").substitution(14, 0x01);
-            },
-            |c| {
-                c.substitution(3, 0x06);
-            },
-            |c| {
-                c.substitution(5, 0x01);
-            },
-        );
+        let def = scm_template(&mut c);
         let mut values = vec![(0x00u8, Vec::new()); 15];
         values[0] = (0x04, vec![4]);
         values[3] = (0x06, 7036u16.to_le_bytes().to_vec());

@@ -453,11 +453,11 @@ pub(super) mod tests {
         })
     }
 
-    #[test]
-    fn a_windows_like_template_gives_literals_and_values() {
-        let mut c = Chunk::new();
-        let at = system_template(
-            &mut c,
+    /// Service Control Manager's template as Windows writes it: the provider name literal, the
+    /// event source value 14, the id value 3, the channel value 5.
+    pub(in super::super) fn scm_template(c: &mut Chunk) -> u32 {
+        system_template(
+            c,
             |c| {
                 c.attribute("Name").text("Service Control Manager");
                 c.attribute("EventSourceName").substitution(14, 0x01);
@@ -468,7 +468,13 @@ pub(super) mod tests {
             |c| {
                 c.substitution(5, 0x01);
             },
-        );
+        )
+    }
+
+    #[test]
+    fn a_windows_like_template_gives_literals_and_values() {
+        let mut c = Chunk::new();
+        let at = scm_template(&mut c);
         let shape = shape_of(&c.0, at).expect("a shape");
         assert_eq!(
             shape,
