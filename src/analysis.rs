@@ -15,7 +15,8 @@ pub struct Options {
     pub limits: Limits,
     /// Extra declarative rules (`--rules DIR`).
     pub rules_dir: Option<PathBuf>,
-    /// Keep every event, not only those rules ask for (the `timeline` command).
+    /// Keep every event as a fact, not only those rules ask for (for library callers that want
+    /// them all in memory; `exhume timeline` streams them instead, see [`crate::export`]).
     pub keep_all_events: bool,
     /// How far from a setup error an event may be to be linked to it (default 5 minutes).
     pub link_window: Option<chrono::Duration>,

@@ -11,7 +11,8 @@
 //!                           └─ report     text, Markdown, JSON, HTML, timeline CSV/JSONL
 //! ```
 //!
-//! [`analyze`] runs the whole pipeline on one bundle; [`batch`] runs it over many, in parallel.
+//! [`analyze`] runs the whole pipeline on one bundle; [`batch`] runs it over many, in parallel;
+//! [`export`] writes one bundle's whole timeline, every event included, in bounded memory.
 
 #![forbid(unsafe_code)]
 #![deny(unused_must_use)]
@@ -26,9 +27,10 @@ pub mod correlate;
 pub mod diagnosis;
 pub mod report;
 
-// Running it: one bundle, or many.
+// Running it: one bundle, or many; and a bundle's whole timeline.
 pub mod analysis;
 pub mod batch;
+pub mod export;
 
 pub use analysis::{Analysis, Options, analyze};
 pub use diagnosis::Diagnosis;

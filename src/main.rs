@@ -65,18 +65,32 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             })
         }
         Command::Timeline(t) => {
-            let mut opts = t.common.options();
-            opts.keep_all_events = true;
+            // The analysis keeps only what rules want; the export then streams every event.
+            let opts = t.common.options();
             let analysis = exhume::analyze(&t.bundle, &opts)?;
-            let mut entries = exhume::timeline::build(&analysis.facts, &analysis.clock);
-            if t.redact {
-                report::redact::timeline(&analysis, &mut entries);
-            }
-            let text = match t.format {
-                TimelineFormat::Csv => exhume::report::timeline::csv(&entries),
-                TimelineFormat::Jsonl => exhume::report::timeline::jsonl(&entries),
+            let format = match t.format {
+                TimelineFormat::Csv => exhume::report::timeline::Format::Csv,
+                TimelineFormat::Jsonl => exhume::report::timeline::Format::Jsonl,
             };
-            emit(t.output.as_deref(), &text)?;
+            let mut out: Box<dyn Write> = match &t.output {
+                Some(p) => Box::new(
+                    std::fs::File::create(p)
+                        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", p.display()))?,
+                ),
+                None => Box::new(std::io::stdout().lock()),
+            };
+            match exhume::export::timeline(&t.bundle, &analysis, &opts, format, t.redact, &mut out)
+            {
+                Ok(export) => {
+                    for p in &export.problems {
+                        eprintln!("exhume: {}: {}", p.path, p.message);
+                    }
+                }
+                // A closed pipe (`| head`) is not an error.
+                Err(exhume::export::Error::Io(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                }
+                Err(e) => return Err(e.into()),
+            }
             Ok(exit::OK)
         }
         Command::Rules(r) => {

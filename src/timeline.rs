@@ -161,7 +161,7 @@ fn estimate(facts: &FactSet) -> Option<Clock> {
 }
 
 /// One line of the merged timeline (Timesketch's columns plus a locator).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct TimelineEntry {
     pub datetime: DateTime<Utc>,
     pub timestamp_desc: String,
@@ -170,72 +170,84 @@ pub struct TimelineEntry {
     pub locator: String,
 }
 
-/// Every dated fact, ordered by time then locator.
+/// Every dated fact, ordered by time then locator (then content, so ties always come out in
+/// the same order).
 pub fn build(facts: &FactSet, clock: &Clock) -> Vec<TimelineEntry> {
     let mut out = Vec::new();
     for f in facts.iter() {
-        let Some(t) = f.time else { continue };
-        let (desc, source, message) = match &f.kind {
-            FactKind::SetupRun(r) => {
-                if let Some(end) = r.end {
-                    out.push(TimelineEntry {
-                        datetime: clock.to_utc(Stamp::Local(end)),
-                        timestamp_desc: "Setup run ended".into(),
-                        message: format!(
-                            "Exchange {} setup {} ended: {:?}",
-                            r.product,
-                            r.version.as_deref().unwrap_or("?"),
-                            r.outcome
-                        ),
-                        source: "ExchangeSetup.log".into(),
-                        locator: f.evidence.locator.to_string(),
-                    });
-                }
-                (
-                    "Setup run started",
-                    "ExchangeSetup.log",
-                    format!(
-                        "Exchange {} setup {} started (mode {})",
+        entries_of(f, clock, &mut out);
+    }
+    out.sort_by(order);
+    out
+}
+
+/// The order of the timeline.
+pub fn order(a: &TimelineEntry, b: &TimelineEntry) -> std::cmp::Ordering {
+    (a.datetime, &a.locator, &a.timestamp_desc, &a.message).cmp(&(
+        b.datetime,
+        &b.locator,
+        &b.timestamp_desc,
+        &b.message,
+    ))
+}
+
+/// The timeline entries of one fact: none if it has no time, two for a run with an end.
+pub fn entries_of(f: &crate::facts::Fact, clock: &Clock, out: &mut Vec<TimelineEntry>) {
+    let Some(t) = f.time else { return };
+    let (desc, source, message) = match &f.kind {
+        FactKind::SetupRun(r) => {
+            if let Some(end) = r.end {
+                out.push(TimelineEntry {
+                    datetime: clock.to_utc(Stamp::Local(end)),
+                    timestamp_desc: "Setup run ended".into(),
+                    message: format!(
+                        "Exchange {} setup {} ended: {:?}",
                         r.product,
                         r.version.as_deref().unwrap_or("?"),
-                        r.mode.as_deref().unwrap_or("?")
+                        r.outcome
                     ),
-                )
+                    source: "ExchangeSetup.log".into(),
+                    locator: f.evidence.locator.to_string(),
+                });
             }
-            FactKind::SetupError(_) => (
-                "Setup error",
+            (
+                "Setup run started",
                 "ExchangeSetup.log",
-                f.evidence.excerpt.clone(),
-            ),
-            FactKind::SetupLine(_) => (
-                "Setup log line",
-                "ExchangeSetup.log",
-                f.evidence.excerpt.clone(),
-            ),
-            FactKind::Event(e) => (
-                "Event logged",
-                "EVTX",
                 format!(
-                    "{} {} {}: {}",
-                    e.channel, e.provider, e.event_id, f.evidence.excerpt
+                    "Exchange {} setup {} started (mode {})",
+                    r.product,
+                    r.version.as_deref().unwrap_or("?"),
+                    r.mode.as_deref().unwrap_or("?")
                 ),
+            )
+        }
+        FactKind::SetupError(_) => (
+            "Setup error",
+            "ExchangeSetup.log",
+            f.evidence.excerpt.clone(),
+        ),
+        FactKind::SetupLine(_) => (
+            "Setup log line",
+            "ExchangeSetup.log",
+            f.evidence.excerpt.clone(),
+        ),
+        FactKind::Event(e) => (
+            "Event logged",
+            "EVTX",
+            format!(
+                "{} {} {}: {}",
+                e.channel, e.provider, e.event_id, f.evidence.excerpt
             ),
-            _ => ("Recorded", "bundle", f.evidence.excerpt.clone()),
-        };
-        out.push(TimelineEntry {
-            datetime: clock.to_utc(t),
-            timestamp_desc: desc.into(),
-            message,
-            source: source.into(),
-            locator: f.evidence.locator.to_string(),
-        });
-    }
-    out.sort_by(|a, b| {
-        a.datetime
-            .cmp(&b.datetime)
-            .then_with(|| a.locator.cmp(&b.locator))
+        ),
+        _ => ("Recorded", "bundle", f.evidence.excerpt.clone()),
+    };
+    out.push(TimelineEntry {
+        datetime: clock.to_utc(t),
+        timestamp_desc: desc.into(),
+        message,
+        source: source.into(),
+        locator: f.evidence.locator.to_string(),
     });
-    out
 }
 
 /// A setup error and an event close to it in time that concern the same thing.

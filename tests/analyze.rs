@@ -173,6 +173,33 @@ fn timeline_is_timesketch_csv_in_utc() {
     );
 }
 
+/// The timeline streams every event of the logs: the analysis's budget of kept events
+/// (`--max-events`) does not cut it, and its rows are in time order.
+#[test]
+fn timeline_holds_every_event_whatever_the_analysis_keeps() {
+    let seed = samples().join("exchange2010-sp2-servicehost-disabled.zip");
+    let run = |extra: &[&str]| {
+        let mut args = vec!["timeline", seed.to_str().unwrap(), "--format", "jsonl"];
+        args.extend_from_slice(extra);
+        let out = exhume(&args);
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let all = run(&[]);
+    let events = all
+        .lines()
+        .filter(|l| l.contains("\"Event logged\""))
+        .count();
+    // The seed's System and Application logs hold thousands of background records.
+    assert!(events > 2000, "{events} events");
+    assert_eq!(run(&["--max-events", "10"]), all);
+    let times: Vec<&str> = all
+        .lines()
+        .map(|l| &l[l.find("\"datetime\":\"").unwrap() + 12..][..27])
+        .collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "not in time order");
+}
+
 /// The committed samples hold exactly what the generator makes. (The zip bytes themselves are
 /// checked by `.ci/run`, which regenerates with `make-samples` and diffs: the deflate backend a
 /// test binary links may differ from the generator binary's, so bytes are compared there.)

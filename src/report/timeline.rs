@@ -3,20 +3,62 @@
 
 use crate::timeline::TimelineEntry;
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    Jsonl,
+}
+
+/// What comes before the first row.
+pub fn header(format: Format) -> &'static str {
+    match format {
+        Format::Csv => "datetime,timestamp_desc,message,source,locator\n",
+        Format::Jsonl => "",
+    }
+}
+
+/// One entry as one line, with its newline.
+pub fn row(format: Format, e: &TimelineEntry) -> String {
+    let datetime = e
+        .datetime
+        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    match format {
+        Format::Csv => {
+            let cells = [
+                &datetime,
+                &e.timestamp_desc,
+                &e.message,
+                &e.source,
+                &e.locator,
+            ];
+            let cells: Vec<String> = cells.iter().map(|c| quote(c)).collect();
+            cells.join(",") + "\n"
+        }
+        Format::Jsonl => {
+            let v = serde_json::json!({
+                "datetime": datetime,
+                "timestamp_desc": e.timestamp_desc,
+                "message": e.message,
+                "source": e.source,
+                "locator": e.locator,
+            });
+            v.to_string() + "\n"
+        }
+    }
+}
+
 pub fn csv(entries: &[TimelineEntry]) -> String {
-    let mut out = String::from("datetime,timestamp_desc,message,source,locator\n");
+    all(Format::Csv, entries)
+}
+
+pub fn jsonl(entries: &[TimelineEntry]) -> String {
+    all(Format::Jsonl, entries)
+}
+
+fn all(format: Format, entries: &[TimelineEntry]) -> String {
+    let mut out = header(format).to_string();
     for e in entries {
-        let row = [
-            e.datetime
-                .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-            e.timestamp_desc.clone(),
-            e.message.clone(),
-            e.source.clone(),
-            e.locator.clone(),
-        ];
-        let cells: Vec<String> = row.iter().map(|c| quote(c)).collect();
-        out.push_str(&cells.join(","));
-        out.push('\n');
+        out += &row(format, e);
     }
     out
 }
@@ -27,20 +69,4 @@ fn quote(s: &str) -> String {
     } else {
         s.to_string()
     }
-}
-
-pub fn jsonl(entries: &[TimelineEntry]) -> String {
-    let mut out = String::new();
-    for e in entries {
-        let v = serde_json::json!({
-            "datetime": e.datetime.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-            "timestamp_desc": e.timestamp_desc,
-            "message": e.message,
-            "source": e.source,
-            "locator": e.locator,
-        });
-        out.push_str(&v.to_string());
-        out.push('\n');
-    }
-    out
 }

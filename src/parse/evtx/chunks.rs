@@ -21,11 +21,24 @@ pub(super) struct Job<'a> {
     pub(super) filter: &'a EventFilter,
     pub(super) limit: usize,
     pub(super) settings: Arc<ParserSettings>,
-    /// Read provider and id from template values when the template is known ([`Templates`]);
-    /// off, every record is rendered (tests compare both).
+    /// Count records no rule wants from their raw bytes when their template allows it
+    /// ([`Templates`]); off, every record is rendered (tests compare both).
     pub(super) quick: bool,
     /// `--max-seconds-per-file`: chunks not started by then are not read.
     pub(super) deadline: Option<Deadline>,
+}
+
+impl<'a> Job<'a> {
+    pub(super) fn new(bundle_path: &'a str, filter: &'a EventFilter, limit: usize) -> Self {
+        Job {
+            bundle_path,
+            filter,
+            limit,
+            settings: Arc::new(ParserSettings::new().indent(false)),
+            quick: true,
+            deadline: None,
+        }
+    }
 }
 
 /// One chunk slot as read from the file: its number, its 64 KiB (zero-padded when the file

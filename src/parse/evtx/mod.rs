@@ -33,15 +33,13 @@ mod templates;
 
 use super::{Error, EventFilter, Input, Sink};
 use crate::bundle::Deadline;
-use crate::facts::{Event, Position};
+use crate::facts::{Event, Fact, Position};
 use chrono::{DateTime, Utc};
 use chunks::{Job, Slot, Tally, Worker};
-use evtx::ParserSettings;
 use rayon::prelude::*;
 use std::fs::File;
 use std::io::Read;
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 const FILE_HEADER_SIZE: u64 = 4096;
@@ -61,7 +59,11 @@ pub fn parse(input: &Input<'_>, sink: &mut Sink) -> Result<(), Error> {
     let summary = input
         .bundle
         .with_reader(input.entry, |r| {
-            read_stream(r, &path, filter, limit, sink, true, Some(deadline))
+            let job = Job {
+                deadline: Some(deadline),
+                ..Job::new(&path, filter, limit)
+            };
+            read_stream(r, job, sink, None)
         })
         .map_err(Error::from_io)??;
     if summary.chunks_timed_out > 0
@@ -198,7 +200,12 @@ fn read_file(
     deadline: Option<Deadline>,
 ) -> Result<FileSummary, Error> {
     let mut f = File::open(file)?;
-    read_stream(&mut f, bundle_path, filter, limit, sink, quick, deadline)
+    let job = Job {
+        quick,
+        deadline,
+        ..Job::new(bundle_path, filter, limit)
+    };
+    read_stream(&mut f, job, sink, None)
 }
 
 /// Chunks read before they are handed to the workers together (1 MiB).
@@ -212,23 +219,12 @@ const MAX_BLOCKS_IN_FLIGHT: usize = 8;
 /// and the error is returned.
 fn read_stream(
     reader: &mut dyn Read,
-    bundle_path: &str,
-    filter: &EventFilter,
-    limit: usize,
+    job: Job<'_>,
     sink: &mut Sink,
-    quick: bool,
-    deadline: Option<Deadline>,
+    emit: Option<Emit<'_>>,
 ) -> Result<FileSummary, Error> {
     let header = read_header(reader)?;
     let claimed = u64::from(u16::from_le_bytes([header[42], header[43]]));
-    let job = Job {
-        bundle_path,
-        filter,
-        limit,
-        settings: Arc::new(ParserSettings::new().indent(false)),
-        quick,
-        deadline,
-    };
     let tallies = std::sync::Mutex::new(Vec::new());
     let in_flight = AtomicUsize::new(0);
     let parse_block = |block: Vec<Slot>| {
@@ -241,6 +237,10 @@ fn read_stream(
             })
             .map(|w| w.tally)
             .reduce(Tally::default, Tally::merge);
+        let mut tally = tally;
+        if let Some(emit) = emit {
+            emit(std::mem::take(&mut tally.facts));
+        }
         tallies
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -306,11 +306,40 @@ fn read_stream(
         .into_iter()
         .map(|(_, t)| t)
         .fold(Tally::default(), Tally::merge);
-    let summary = finish(tally, stub, claimed, bundle_path, limit, sink);
+    let summary = finish(tally, stub, claimed, job.bundle_path, job.limit, sink);
     match failure {
         Some(e) => Err(Error::from_io(e)),
         None => Ok(summary),
     }
+}
+
+/// Where [`stream`] hands the events of each block as soon as it is parsed.
+pub type Emit<'a> = &'a (dyn Fn(Vec<Fact>) + Sync);
+
+/// Every event of one EVTX member, handed to `emit` block by block as the file is read (blocks
+/// in no fixed order), none kept: `exhume timeline`, which wants everything, in bounded memory.
+/// Returns the file's summary and its problem lines.
+pub fn stream(
+    bundle: &crate::bundle::Bundle,
+    entry: &crate::bundle::Entry,
+    emit: Emit<'_>,
+) -> Result<(FileSummary, Vec<crate::facts::Problem>), Error> {
+    let filter = EventFilter {
+        all: true,
+        ..Default::default()
+    };
+    let deadline = Deadline::start(&bundle.limits);
+    let mut sink = Sink::default();
+    let summary = bundle
+        .with_reader(entry, |r| {
+            let job = Job {
+                deadline: Some(deadline),
+                ..Job::new(&entry.path, &filter, usize::MAX)
+            };
+            read_stream(r, job, &mut sink, Some(emit))
+        })
+        .map_err(Error::from_io)??;
+    Ok((summary, sink.problems))
 }
 
 /// Fills `buf` from `reader` unless the stream ends first; returns how many bytes were read.

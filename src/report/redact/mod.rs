@@ -31,18 +31,14 @@ use std::sync::LazyLock;
 
 /// Redacts an analysis's diagnosis in place, learning from its facts and the diagnosis.
 pub fn analysis(a: &mut Analysis) {
-    let mut r = Redactor::default();
-    r.learn_facts(&a.facts);
-    r.learn_diagnosis(&a.diagnosis);
+    let mut r = Redactor::for_analysis(a);
     r.diagnosis(&mut a.diagnosis);
 }
 
 /// Redacts timeline entries, learning as `analysis` does first (so a name gets the same token
 /// in the report and the timeline), then from the entries.
 pub fn timeline(a: &Analysis, entries: &mut [TimelineEntry]) {
-    let mut r = Redactor::default();
-    r.learn_facts(&a.facts);
-    r.learn_diagnosis(&a.diagnosis);
+    let mut r = Redactor::for_analysis(a);
     for e in entries.iter() {
         r.learn_text(&e.message);
         r.learn_text(&e.locator);
@@ -143,6 +139,14 @@ impl Redactor {
     }
 
     /// Replaces every known name and address in `s`.
+    /// A redactor that has learned what [`analysis`] learns: the facts, then the diagnosis.
+    pub fn for_analysis(a: &Analysis) -> Redactor {
+        let mut r = Redactor::default();
+        r.learn_facts(&a.facts);
+        r.learn_diagnosis(&a.diagnosis);
+        r
+    }
+
     pub fn apply(&mut self, s: &mut String) {
         self.settle_ips();
         // (start, end, token) on the original string, then rebuilt once.

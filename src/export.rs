@@ -1,0 +1,324 @@
+//! `exhume timeline`: every dated fact and every event of a bundle, sorted by time, in bounded
+//! memory whatever the size of the logs.
+//!
+//! The analysis gives the clock and the facts of every other artefact (setup runs, errors,
+//! lines). The event logs are then read again with every event wanted, and each block of events
+//! becomes timeline entries as soon as it is parsed; nothing is kept for the analysis. Entries
+//! are sorted in runs of [`RUN`]; when there are more, each run is written to a private temp
+//! folder (removed afterwards) and the runs are merged as the output is written. With
+//! `--redact`, the sorted entries are read twice: once to learn the names to hide, in the same
+//! order every time (so tokens are numbered the same), once to write them.
+
+use crate::analysis::{Analysis, Options};
+use crate::bundle::Bundle;
+use crate::bundle::layout::ArtefactKind;
+use crate::facts::{FactKind, Problem};
+use crate::report::redact::Redactor;
+use crate::report::timeline::{Format, header, row};
+use crate::timeline::{Clock, TimelineEntry, entries_of, order};
+use std::collections::{BTreeSet, BinaryHeap};
+use std::io::{BufRead, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// Entries sorted in memory at a time (about 30 MB).
+const RUN: usize = 100_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Bundle(#[from] crate::bundle::Error),
+    /// Writing the output, or a sorted run in the temp folder, or reading one back.
+    #[error("cannot write the timeline: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// What writing the timeline met on the way: the event logs' problem lines.
+#[derive(Debug, Default)]
+pub struct Export {
+    pub entries: u64,
+    pub problems: Vec<Problem>,
+}
+
+/// Writes the timeline of the bundle at `path`, already analysed as `analysis`, to `out`.
+pub fn timeline(
+    path: &Path,
+    analysis: &Analysis,
+    opts: &Options,
+    format: Format,
+    redact: bool,
+    out: &mut dyn Write,
+) -> Result<Export, Error> {
+    use rayon::prelude::*;
+    let bundle = Bundle::open(path, &opts.limits)?;
+    let logs: Vec<_> = bundle
+        .entries
+        .iter()
+        .filter(|e| e.kind == Some(ArtefactKind::Evtx))
+        .collect();
+    let streamed: BTreeSet<&str> = logs.iter().map(|e| e.path.as_str()).collect();
+    let runs = Mutex::new(Runs::default());
+    let push = |entries: Vec<TimelineEntry>| {
+        let mut r = runs.lock().unwrap_or_else(|p| p.into_inner());
+        for e in entries {
+            r.push(e);
+        }
+    };
+
+    // Facts of the other artefacts, and events the event logs will not give again.
+    let mut own = Vec::new();
+    for f in analysis.facts.iter() {
+        let again = matches!(f.kind, FactKind::Event(_))
+            && streamed.contains(f.evidence.locator.path.as_str());
+        if !again {
+            entries_of(f, &analysis.clock, &mut own);
+        }
+    }
+    push(own);
+
+    let clock: &Clock = &analysis.clock;
+    let emit = |facts: Vec<crate::facts::Fact>| {
+        let mut entries = Vec::with_capacity(facts.len());
+        for f in &facts {
+            entries_of(f, clock, &mut entries);
+        }
+        push(entries);
+    };
+    let problems: Vec<Problem> = logs
+        .par_iter()
+        .with_max_len(1)
+        .flat_map_iter(
+            |entry| match crate::parse::evtx::stream(&bundle, entry, &emit) {
+                Ok((_, problems)) => problems,
+                Err(e) => vec![Problem {
+                    path: entry.path.clone(),
+                    message: format!("read only in part: {e}"),
+                }],
+            },
+        )
+        .collect();
+
+    let mut runs = runs.into_inner().unwrap_or_else(|p| p.into_inner());
+    let mut redactor = None;
+    if redact {
+        let mut r = Redactor::for_analysis(analysis);
+        for e in runs.merged()? {
+            let e = e?;
+            r.learn_text(&e.message);
+            r.learn_text(&e.locator);
+        }
+        redactor = Some(r);
+    }
+    let mut out = BufWriter::with_capacity(1 << 16, out);
+    out.write_all(header(format).as_bytes())?;
+    let mut n = 0u64;
+    for e in runs.merged()? {
+        let mut e = e?;
+        if let Some(r) = redactor.as_mut() {
+            for s in [
+                &mut e.message,
+                &mut e.source,
+                &mut e.locator,
+                &mut e.timestamp_desc,
+            ] {
+                r.apply(s);
+            }
+        }
+        out.write_all(row(format, &e).as_bytes())?;
+        n += 1;
+    }
+    out.flush()?;
+    Ok(Export {
+        entries: n,
+        problems,
+    })
+}
+
+/// Sorted runs of entries: the one being filled, and those written out.
+#[derive(Default)]
+struct Runs {
+    filling: Vec<TimelineEntry>,
+    dir: Option<tempfile::TempDir>,
+    files: Vec<PathBuf>,
+    /// Why a run could not be written, reported when the runs are merged.
+    failed: Option<std::io::Error>,
+}
+
+impl Runs {
+    fn push(&mut self, e: TimelineEntry) {
+        self.filling.push(e);
+        if self.filling.len() >= RUN
+            && self.failed.is_none()
+            && let Err(e) = self.spill()
+        {
+            self.failed = Some(e);
+        }
+    }
+
+    /// Sorts the run being filled and writes it to the temp folder, one JSON entry a line.
+    fn spill(&mut self) -> std::io::Result<()> {
+        self.filling.sort_by(order);
+        let dir = match &self.dir {
+            Some(d) => d,
+            None => self.dir.insert(tempfile::tempdir()?),
+        };
+        let path = dir.path().join(format!("run-{}.jsonl", self.files.len()));
+        let mut w = BufWriter::new(std::fs::File::create(&path)?);
+        for e in self.filling.drain(..) {
+            serde_json::to_writer(&mut w, &e)?;
+            w.write_all(b"\n")?;
+        }
+        w.flush()?;
+        self.files.push(path);
+        Ok(())
+    }
+
+    /// Every entry in timeline order; may be called again for a second pass.
+    fn merged(&mut self) -> std::io::Result<Merge> {
+        if let Some(e) = self.failed.take() {
+            return Err(e);
+        }
+        self.filling.sort_by(order);
+        let mut sources: Vec<Source> = vec![Source::Memory(self.filling.clone().into_iter())];
+        for f in &self.files {
+            let lines = std::io::BufReader::new(std::fs::File::open(f)?).lines();
+            sources.push(Source::File(lines));
+        }
+        let mut m = Merge {
+            sources,
+            heads: BinaryHeap::new(),
+            error: None,
+        };
+        for i in 0..m.sources.len() {
+            m.refill(i);
+        }
+        Ok(m)
+    }
+}
+
+enum Source {
+    Memory(std::vec::IntoIter<TimelineEntry>),
+    File(std::io::Lines<std::io::BufReader<std::fs::File>>),
+}
+
+impl Source {
+    fn next(&mut self) -> Option<std::io::Result<TimelineEntry>> {
+        match self {
+            Source::Memory(it) => it.next().map(Ok),
+            Source::File(lines) => lines.next().map(|l| {
+                let l = l?;
+                serde_json::from_str(&l).map_err(std::io::Error::other)
+            }),
+        }
+    }
+}
+
+/// The smallest entry at the head of each run, smallest first.
+struct Head {
+    entry: TimelineEntry,
+    source: usize,
+}
+
+impl Ord for Head {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        // Reversed: `BinaryHeap` pops its largest.
+        order(&other.entry, &self.entry).then(other.source.cmp(&self.source))
+    }
+}
+
+impl PartialOrd for Head {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Head {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other).is_eq()
+    }
+}
+
+impl Eq for Head {}
+
+struct Merge {
+    sources: Vec<Source>,
+    heads: BinaryHeap<Head>,
+    error: Option<std::io::Error>,
+}
+
+impl Merge {
+    fn refill(&mut self, source: usize) {
+        match self.sources[source].next() {
+            Some(Ok(entry)) => self.heads.push(Head { entry, source }),
+            Some(Err(e)) => self.error = Some(e),
+            None => {}
+        }
+    }
+}
+
+impl Iterator for Merge {
+    type Item = std::io::Result<TimelineEntry>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(e) = self.error.take() {
+            return Some(Err(e));
+        }
+        let head = self.heads.pop()?;
+        self.refill(head.source);
+        Some(Ok(head.entry))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn entry(second: u32, locator: &str) -> TimelineEntry {
+        TimelineEntry {
+            datetime: chrono::Utc
+                .with_ymd_and_hms(2012, 2, 12, 21, 0, second % 60)
+                .unwrap()
+                + chrono::Duration::minutes(i64::from(second / 60)),
+            timestamp_desc: "Event logged".into(),
+            message: format!("m{second}"),
+            source: "EVTX".into(),
+            locator: locator.into(),
+        }
+    }
+
+    #[test]
+    fn runs_spilled_to_disk_merge_into_one_order() {
+        let mut runs = Runs::default();
+        // 2.5 runs' worth, in a scrambled order.
+        let n = RUN * 5 / 2;
+        let mut expected = Vec::with_capacity(n);
+        for i in 0..n {
+            let k = (i * 7919) % n;
+            let e = entry(k as u32, &format!("evtx/System.evtx record {}", k % 13));
+            expected.push(e.clone());
+            runs.push(e);
+        }
+        assert_eq!(runs.files.len(), 2, "two runs written, the third in memory");
+        expected.sort_by(order);
+        for pass in 0..2 {
+            let merged: Vec<TimelineEntry> = runs.merged().unwrap().map(Result::unwrap).collect();
+            assert_eq!(merged.len(), n, "pass {pass}");
+            assert!(merged == expected, "pass {pass}: not in timeline order");
+        }
+        let dir = runs.dir.as_ref().unwrap().path().to_path_buf();
+        drop(runs);
+        assert!(!dir.exists(), "the temp folder is removed");
+    }
+
+    #[test]
+    fn a_run_that_cannot_be_read_back_is_an_error() {
+        let mut runs = Runs::default();
+        for i in 0..RUN + 1 {
+            runs.push(entry(i as u32, "x"));
+        }
+        std::fs::write(&runs.files[0], "not json\n").unwrap();
+        let errors = runs.merged().unwrap().filter(Result::is_err).count();
+        assert!(errors >= 1);
+    }
+}
