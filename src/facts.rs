@@ -619,6 +619,26 @@ impl FactSet {
             .collect()
     }
 
+    /// The error a failed run stopped on (its critical error, else its first one) and the task
+    /// that was running: setup's own account of it, else the error's.
+    pub fn stop_of(
+        &self,
+        run_fact: &Fact,
+        run: &SetupRun,
+    ) -> (Option<(&Fact, &SetupError)>, Option<String>) {
+        let errors = self.errors_of(run_fact, run);
+        let stop = errors
+            .iter()
+            .find(|(_, e)| e.critical)
+            .or(errors.first())
+            .copied();
+        let task = run
+            .failed_task
+            .clone()
+            .or_else(|| stop.and_then(|(_, e)| e.task.clone()));
+        (stop, task)
+    }
+
     pub fn setup_lines(&self) -> impl Iterator<Item = (&Fact, &SetupLine)> {
         self.facts.iter().filter_map(|f| match &f.kind {
             FactKind::SetupLine(l) => Some((f, l)),

@@ -69,17 +69,7 @@ impl Rule for SetupStopped {
             if run.outcome != RunOutcome::Failed {
                 continue;
             }
-            let errors = ctx.facts.errors_of(fact, run);
-            // The error setup stopped on, else the first one.
-            let first = errors
-                .iter()
-                .find(|(_, e)| e.critical)
-                .or(errors.first())
-                .copied();
-            let task = run
-                .failed_task
-                .clone()
-                .or_else(|| first.and_then(|(_, e)| e.task.clone()));
+            let (first, task) = ctx.facts.stop_of(fact, run);
             let mut evidence = Vec::new();
             if let Some((f, _)) = first {
                 evidence.push(f.evidence.clone());

@@ -57,16 +57,7 @@ impl Rule for SetupErrorUnrecognised {
             if run.outcome != RunOutcome::Failed {
                 continue;
             }
-            let errors = ctx.facts.errors_of(run_fact, run);
-            let stop = errors
-                .iter()
-                .find(|(_, e)| e.critical)
-                .or(errors.first())
-                .copied();
-            let task = run
-                .failed_task
-                .clone()
-                .or_else(|| stop.and_then(|(_, e)| e.task.clone()));
+            let (stop, task) = ctx.facts.stop_of(run_fact, run);
             let mut evidence = Vec::new();
             let mut quoted: Vec<String> = Vec::new();
             if let Some((fact, err)) = stop {
