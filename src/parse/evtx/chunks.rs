@@ -240,7 +240,7 @@ impl Worker {
         while offset < live_end {
             let record = EvtxRecordHeader::from_bytes_at(data, offset).ok()?;
             let size = record.record_data_size().ok()? as usize;
-            let start = offset + 24;
+            let start = offset + 24; // past the record header
             let end = start.checked_add(size).filter(|e| *e <= data.len())?;
             let counted =
                 scan::count_record(data, start, end, &mut self.templates, &mut self.scratch);
