@@ -15,7 +15,7 @@ secs=${1:?usage: fuzz/run.sh SECONDS [TARGET...]}
 shift
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(bundle_zip manifest setup_log reg webconfig apphost csv pipeline)
+  targets=(bundle_zip manifest setup_log reg webconfig apphost csv pipeline evtx_scan)
 fi
 [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
 export PATH="$HOME/.local/cargo-fuzz/bin:$HOME/.cargo/bin:$PATH"

@@ -128,12 +128,46 @@ fn main() {
                         &utf16le_bom(&text),
                     );
                 }
+                p if p.ends_with(".evtx") => {
+                    // Chunks of the logs the EVTX writer made for the sample.
+                    for (i, chunk) in bytes
+                        .get(4096..)
+                        .unwrap_or(&[])
+                        .chunks(65536)
+                        .take(4)
+                        .enumerate()
+                    {
+                        let file = p.trim_start_matches("evtx/").trim_end_matches(".evtx");
+                        write(&out.join("evtx_scan"), &format!("{name}-{file}-{i}"), chunk);
+                    }
+                }
                 "system/services.csv" => {
                     let mut v = vec![0u8];
                     v.extend_from_slice(&bytes);
                     write(&out.join("csv"), &format!("services-{name}.csv"), &v);
                 }
                 _ => {}
+            }
+        }
+    }
+    // Chunks of real Windows logs (real templates), when the shared corpus is there.
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/evtx-corpus");
+    for file in [
+        "plaso/System.evtx",
+        "omerbenamram-evtx/security.evtx",
+        "omerbenamram-evtx/sysmon.evtx",
+        "omerbenamram-evtx/MSExchange_Management_wec.evtx",
+    ] {
+        if let Ok(bytes) = std::fs::read(corpus.join(file)) {
+            let stem = file.replace(['/', '.'], "-");
+            for (i, chunk) in bytes
+                .get(4096..)
+                .unwrap_or(&[])
+                .chunks(65536)
+                .take(3)
+                .enumerate()
+            {
+                write(&out.join("evtx_scan"), &format!("corpus-{stem}-{i}"), chunk);
             }
         }
     }

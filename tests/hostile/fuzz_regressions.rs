@@ -123,6 +123,23 @@ fn csv() {
 }
 
 #[test]
+fn evtx_scan() {
+    let chunks: Vec<Vec<u8>> = ["evtx/System.evtx", "evtx/Application.evtx"]
+        .iter()
+        .flat_map(|p| {
+            let log = member(p, true);
+            log[4096..]
+                .chunks(65536)
+                .take(2)
+                .map(<[u8]>::to_vec)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(chunks.len(), 4);
+    replay("evtx_scan", targets::evtx_scan::run, &chunks);
+}
+
+#[test]
 fn pipeline() {
     replay(
         "pipeline",

@@ -12,6 +12,7 @@ pub(crate) use super::{
 pub mod apphost;
 pub mod bundle_zip;
 pub mod csv;
+pub mod evtx_scan;
 pub mod manifest;
 pub mod pipeline;
 pub mod reg;

@@ -474,6 +474,18 @@ struct Left {
     ids: Vec<u64>,
 }
 
+/// [`super::scan_chunk`]: a fresh worker's raw scan of one chunk, one common event wanted so
+/// both outcomes of a record are taken.
+pub(super) fn scan_only(chunk: &EvtxChunkData) -> Option<(u64, Vec<u64>)> {
+    let mut filter = EventFilter::default();
+    filter
+        .ids
+        .insert(("service control manager".to_string(), 7036));
+    let mut w = Worker::default();
+    let left = w.scan(&filter, chunk)?;
+    Some((w.staged.total, left.offsets))
+}
+
 /// How many records a chunk header says the chunk holds, if that is believable.
 fn records_in(h: &EvtxChunkHeader) -> Option<u64> {
     let n = h

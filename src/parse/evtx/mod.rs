@@ -313,6 +313,17 @@ fn read_stream(
     }
 }
 
+/// For the fuzz target `evtx_scan` only: exhume's raw scan of one chunk (`scan.rs`,
+/// `templates.rs`), outside the panic guard the parser puts around each chunk, so that a panic
+/// in exhume's own BinXML reading is seen rather than reported as an unreadable chunk. Returns
+/// how many records were counted raw and the BinXML offsets of those left for the crate;
+/// `None` when the chunk header is unreadable or the walk gives up.
+#[doc(hidden)]
+pub fn scan_chunk(data: Vec<u8>) -> Option<(u64, Vec<u64>)> {
+    let chunk = evtx::EvtxChunkData::new(data, false).ok()?;
+    chunks::scan_only(&chunk)
+}
+
 /// Where [`stream`] hands the events of each block as soon as it is parsed.
 pub type Emit<'a> = &'a (dyn Fn(Vec<Fact>) + Sync);
 
