@@ -36,7 +36,6 @@ pub enum Error {
 /// What writing the timeline met on the way: the event logs' problem lines.
 #[derive(Debug, Default)]
 pub struct Export {
-    pub entries: u64,
     pub problems: Vec<Problem>,
 }
 
@@ -103,35 +102,21 @@ pub fn timeline(
     if redact {
         let mut r = Redactor::for_analysis(analysis);
         for e in runs.merged()? {
-            let e = e?;
-            r.learn_text(&e.message);
-            r.learn_text(&e.locator);
+            r.learn_entry(&e?);
         }
         redactor = Some(r);
     }
     let mut out = BufWriter::with_capacity(1 << 16, out);
     out.write_all(header(format).as_bytes())?;
-    let mut n = 0u64;
     for e in runs.merged()? {
         let mut e = e?;
         if let Some(r) = redactor.as_mut() {
-            for s in [
-                &mut e.message,
-                &mut e.source,
-                &mut e.locator,
-                &mut e.timestamp_desc,
-            ] {
-                r.apply(s);
-            }
+            r.apply_entry(&mut e);
         }
         out.write_all(row(format, &e).as_bytes())?;
-        n += 1;
     }
     out.flush()?;
-    Ok(Export {
-        entries: n,
-        problems,
-    })
+    Ok(Export { problems })
 }
 
 /// Sorted runs of entries: the one being filled, and those written out.

@@ -6,7 +6,7 @@
 //! offset, the definition itself when it is inline), then u32 n, n descriptors (u16 size, u8
 //! type, u8 0) and the n values back to back. Anything else is left to the crate.
 
-use super::templates::{Source, Templates, push_plain};
+use super::templates::{IdSource, Source, Templates, push_plain};
 
 /// The fields a record is counted by, borrowed from its template or its values.
 pub(super) struct Counted<'a> {
@@ -102,9 +102,9 @@ pub(super) fn count_record<'s>(
     }
     let shape = templates.shape(chunk, def_offset)?;
     let values = Values { descriptors, data };
-    let event_id = match &shape.event_id {
-        Source::Literal(t) => t.parse().ok()?,
-        Source::Value(i) => number(values.get(chunk, *i)?)?,
+    let event_id = match shape.event_id {
+        IdSource::Literal(id) => id,
+        IdSource::Value(i) => number(values.get(chunk, i)?)?,
     };
     text(&shape.provider, &values, chunk, &mut scratch.provider)?;
     text(

@@ -36,7 +36,14 @@ pub(super) struct Shape {
     pub provider: Source,
     pub event_source: Source,
     pub channel: Source,
-    pub event_id: Source,
+    pub event_id: IdSource,
+}
+
+/// Where the event id comes from: parsed once here when it is literal text of the template.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum IdSource {
+    Literal(u32),
+    Value(u16),
 }
 
 /// One worker's templates: shapes by identity, and this chunk's definition offsets.
@@ -252,8 +259,8 @@ fn shape_of(chunk: &[u8], def_offset: u32) -> Option<Shape> {
     let [provider, event_source, channel, event_id] = fields;
     let empty = || Source::Literal("".into());
     let event_id = match event_id? {
-        Source::Literal(t) => Source::Literal(t.trim().parse::<u32>().ok()?.to_string().into()),
-        v => v,
+        Source::Literal(t) => IdSource::Literal(t.trim().parse().ok()?),
+        Source::Value(i) => IdSource::Value(i),
     };
     Some(Shape {
         provider: provider.unwrap_or_else(empty),
@@ -482,7 +489,7 @@ pub(super) mod tests {
                 provider: Source::Literal("Service Control Manager".into()),
                 event_source: Source::Value(14),
                 channel: Source::Value(5),
-                event_id: Source::Value(3),
+                event_id: IdSource::Value(3),
             }
         );
         let mut t = Templates::default();
@@ -503,7 +510,7 @@ pub(super) mod tests {
             c.token(0x04).token(0x04);
         });
         let shape = shape_of(&c.0, at).expect("a shape");
-        assert_eq!(shape.event_id, Source::Literal("7036".into()));
+        assert_eq!(shape.event_id, IdSource::Literal(7036));
         assert_eq!(shape.provider, Source::Literal("".into()));
 
         // The same element twice: written in two places, so no answer.

@@ -40,18 +40,10 @@ pub fn analysis(a: &mut Analysis) {
 pub fn timeline(a: &Analysis, entries: &mut [TimelineEntry]) {
     let mut r = Redactor::for_analysis(a);
     for e in entries.iter() {
-        r.learn_text(&e.message);
-        r.learn_text(&e.locator);
+        r.learn_entry(e);
     }
     for e in entries.iter_mut() {
-        for s in [
-            &mut e.message,
-            &mut e.source,
-            &mut e.locator,
-            &mut e.timestamp_desc,
-        ] {
-            r.apply(s);
-        }
+        r.apply_entry(e);
     }
 }
 
@@ -145,6 +137,24 @@ impl Redactor {
         r.learn_facts(&a.facts);
         r.learn_diagnosis(&a.diagnosis);
         r
+    }
+
+    /// Learns the names a timeline entry shows (its message and locator).
+    pub fn learn_entry(&mut self, e: &TimelineEntry) {
+        self.learn_text(&e.message);
+        self.learn_text(&e.locator);
+    }
+
+    /// Redacts every text of a timeline entry.
+    pub fn apply_entry(&mut self, e: &mut TimelineEntry) {
+        for s in [
+            &mut e.message,
+            &mut e.source,
+            &mut e.locator,
+            &mut e.timestamp_desc,
+        ] {
+            self.apply(s);
+        }
     }
 
     pub fn apply(&mut self, s: &mut String) {
