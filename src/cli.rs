@@ -145,6 +145,15 @@ pub struct CommonArgs {
     /// Most event records kept for the rules.
     #[arg(long, value_name = "N", default_value_t = Limits::default().max_events_kept)]
     pub max_events: usize,
+    /// Most facts (rows, elements, kept lines) one artefact may yield.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_facts_per_file)]
+    pub max_facts: usize,
+    /// Most memory the facts of a bundle may hold, events aside (suffixes K, M, G).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "192M")]
+    pub max_fact_memory: u64,
+    /// Most memory held to compare a web.config with its .bak (suffixes K, M, G).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "32M")]
+    pub max_compare_memory: u64,
     /// Longest time one artefact may take to read and parse, in seconds (0: no limit).
     #[arg(long, value_name = "SECONDS", default_value_t = Limits::default().max_seconds_per_file)]
     pub max_seconds_per_file: u64,
@@ -165,6 +174,9 @@ impl CommonArgs {
                 max_line_bytes: self.max_line as usize,
                 max_xml_depth: self.max_xml_depth,
                 max_events_kept: self.max_events,
+                max_facts_per_file: self.max_facts,
+                max_fact_bytes: self.max_fact_memory,
+                max_compare_bytes: self.max_compare_memory,
                 max_seconds_per_file: self.max_seconds_per_file,
             },
             rules_dir: self.rules.clone(),
