@@ -134,8 +134,8 @@ pub fn analyze_prepared(
     });
     let runs = run_summaries(&facts, &clock);
     let status = correlate::status(&findings, &missing);
-    let correlation = correlate::correlate(&findings);
     let last_run = runs.last();
+    let correlation = correlate::correlate(&findings, &crate::repair::PlanContext { last_run });
     let verdict = correlate::verdict(status, &findings, &correlation, last_run, &missing);
     if bundle.manifest.is_none() {
         problems.push(crate::facts::Problem {

@@ -6,7 +6,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Serialize;
 
 /// Version of the JSON report schema (`docs/report-schema.md`).
-pub const SCHEMA_VERSION: &str = "1.0";
+pub const SCHEMA_VERSION: &str = "2.0";
 
 /// What the bundle shows, in one word.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -64,13 +64,25 @@ pub struct RootCause {
     pub explains: Vec<String>,
     pub chain: Vec<ChainLink>,
     pub evidence: Vec<Evidence>,
-    pub fix: Vec<String>,
+    pub fix: Vec<crate::repair::Action>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct PlanStep {
     pub step: usize,
-    pub text: String,
+    pub phase: crate::repair::Phase,
+    /// What to do.
+    pub action: String,
+    /// The exact command, valid as written in `shell`.
+    pub command: Option<String>,
+    pub shell: crate::repair::Shell,
+    /// What the step acts on (services, files, pools, keys).
+    pub targets: Vec<String>,
+    pub changes: Vec<crate::repair::Change>,
+    /// What must be done or true first.
+    pub needs: Vec<String>,
+    /// A sub-list nested under the step.
+    pub items: Vec<String>,
     /// Keys of the findings this step comes from.
     pub from: Vec<String>,
 }

@@ -488,7 +488,8 @@ pub struct Finding {
     pub time: Option<DateTime<Utc>>,
     pub evidence: Vec<Evidence>,
     pub why: String,
-    pub fix: Vec<String>,
+    /// What to do: typed actions the planner merges into the recovery plan.
+    pub fix: Vec<crate::repair::Action>,
     pub references: Vec<String>,
     pub explains: Vec<Explains>,
 }

@@ -228,7 +228,10 @@ fn plan(o: &mut String, d: &Diagnosis) {
     let _ = writeln!(o, "\n## Recovery plan\n");
     for s in &d.plan {
         let from: Vec<String> = s.from.iter().map(|k| code(k, false)).collect();
-        let _ = writeln!(o, "{}. {}", s.step, rule_text(&s.text));
+        let _ = writeln!(o, "{}. {}", s.step, rule_text(&super::view::step_head(s)));
+        for i in &s.items {
+            let _ = writeln!(o, "    - {}", rule_text(i));
+        }
         if !from.is_empty() {
             let _ = writeln!(o, "   *From:* {}", from.join(", "));
         }
@@ -531,7 +534,7 @@ mod tests {
             "  - Setup 14.2.247.5 stopped at Install-BridgeheadRole",
             "| `setup/ExchangeSetup.log:1871-1880` | \\[ERROR\\] The service cannot be started",
             "## Recovery plan",
-            "1. Back up before changing anything",
+            "1. Back up what the following steps change",
             "## Setup runs",
             "| 3 | 2010 14.2.247.5 | Upgrade |",
         ];

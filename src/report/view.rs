@@ -120,6 +120,32 @@ pub fn by_keys<'a>(d: &'a Diagnosis, keys: &[String]) -> Vec<&'a Finding> {
     keys.iter().filter_map(|k| d.finding(k)).collect()
 }
 
+/// A plan step as one line of rule-written text: the action, then its command in backticks.
+/// Last-resort steps say so first.
+pub fn step_head(s: &crate::diagnosis::PlanStep) -> String {
+    use crate::repair::{Phase, Shell};
+    let mut t = String::new();
+    if s.phase == Phase::LastResort {
+        t.push_str("Last resort, only if the steps above did not repair the server: ");
+    }
+    let action = s.action.trim_end_matches('.');
+    match &s.command {
+        Some(c) => {
+            t.push_str(action);
+            t.push_str(&format!(": `{c}`"));
+            if s.shell == Shell::Ems {
+                t.push_str(" (Exchange Management Shell)");
+            }
+            t.push('.');
+        }
+        None => {
+            t.push_str(action);
+            t.push('.');
+        }
+    }
+    t
+}
+
 /// A piece of rule-written text: fix steps and plan steps mark commands with backticks.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Span<'a> {

@@ -139,7 +139,8 @@ pub fn render(d: &Diagnosis) -> String {
                             ol.plan {
                                 @for s in &d.plan {
                                     li {
-                                        p { (rule_text(&s.text)) }
+                                        p { (rule_text(&super::view::step_head(s))) }
+                                        @if !s.items.is_empty() { ul { @for i in &s.items { li { (rule_text(i)) } } } }
                                         @if !s.from.is_empty() {
                                             div.from {
                                                 "From"
@@ -275,7 +276,7 @@ fn details(f: &Finding) -> Markup {
         @if !f.fix.is_empty() {
             details {
                 summary { "How to fix (" (f.fix.len()) " step" @if f.fix.len() > 1 { "s" } ")" }
-                ol { @for s in &f.fix { li { (rule_text(s)) } } }
+                ol { @for s in &f.fix { li { (rule_text(&s.sentence())) } } }
             }
         }
         @if !f.references.is_empty() {

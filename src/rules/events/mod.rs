@@ -12,7 +12,7 @@ mod exchange;
 mod aspnet;
 mod iis;
 mod scm;
-mod service_state;
+pub(crate) mod service_state;
 mod was;
 
 pub use antivirus::AvDetectionExchangePath;
