@@ -248,12 +248,14 @@ fn run_summaries(facts: &FactSet, clock: &Clock) -> Vec<RunSummary> {
             version: r.version.clone(),
             mode: r.mode.clone(),
             start_local: r.start,
-            start_utc: clock.to_utc(Stamp::Local(r.start)),
+            start_utc: r.start.map(|s| clock.to_utc(Stamp::Local(s))),
+            start_known: r.header && r.start.is_some(),
             end_utc: r.end.map(|e| clock.to_utc(Stamp::Local(e))),
             outcome: r.outcome,
             failed_task: r.failed_task.clone(),
             errors: r.error_count,
             locator: f.evidence.locator.to_string(),
+            notes: r.notes.clone(),
         })
         .collect()
 }

@@ -94,13 +94,18 @@ pub struct RunSummary {
     pub product: String,
     pub version: Option<String>,
     pub mode: Option<String>,
-    pub start_local: NaiveDateTime,
-    pub start_utc: DateTime<Utc>,
+    /// The run's start; when `start_known` is false, only the time of its first line read (the
+    /// log begins after the run started). None for console text, which has no time.
+    pub start_local: Option<NaiveDateTime>,
+    pub start_utc: Option<DateTime<Utc>>,
+    pub start_known: bool,
     pub end_utc: Option<DateTime<Utc>>,
     pub outcome: RunOutcome,
     pub failed_task: Option<String>,
     pub errors: usize,
     pub locator: String,
+    /// What had to be assumed to read the run.
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]

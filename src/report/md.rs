@@ -273,8 +273,16 @@ fn runs(o: &mut String, d: &Diagnosis) {
             text(&r.product),
             r.version.as_deref().map(text).unwrap_or_default(),
             r.mode.as_deref().map(text).unwrap_or_default(),
-            r.start_local.format("%Y-%m-%d %H:%M:%S"),
-            view::time(r.start_utc),
+            match (r.start_known, r.start_local) {
+                (true, Some(t)) => t.format("%Y-%m-%d %H:%M:%S").to_string(),
+                (false, Some(t)) =>
+                    format!("unknown (first line {})", t.format("%Y-%m-%d %H:%M:%S")),
+                (_, None) => "unknown".into(),
+            },
+            match (r.start_known, r.start_utc) {
+                (true, Some(t)) => view::time(t),
+                _ => "—".into(),
+            },
             r.end_utc.map(view::time).unwrap_or_else(|| "—".into()),
             outcome(&view::label(&r.outcome)),
             r.failed_task
@@ -283,6 +291,16 @@ fn runs(o: &mut String, d: &Diagnosis) {
                 .unwrap_or_default(),
             r.errors,
             code(&r.locator, true)
+        );
+    }
+    for (log, runs, note) in view::run_notes(d) {
+        let which: Vec<String> = runs.iter().map(|r| format!("run {r}")).collect();
+        let _ = writeln!(
+            o,
+            "\n*{}, {}:* {}",
+            code(log, true),
+            which.join(", "),
+            text(note)
         );
     }
 }

@@ -27,6 +27,24 @@ pub struct ChainNode<'a> {
     pub children: Vec<ChainNode<'a>>,
 }
 
+/// How the setup logs were read where it had to be assumed, each said once per log: `(log,
+/// runs, note)`, e.g. a start not in the log, or the order of day and month.
+pub fn run_notes(d: &Diagnosis) -> Vec<(&str, Vec<usize>, &str)> {
+    let mut out: Vec<(&str, Vec<usize>, &str)> = Vec::new();
+    for r in &d.runs {
+        for n in &r.notes {
+            match out
+                .iter_mut()
+                .find(|(log, _, note)| *log == r.log && note == n)
+            {
+                Some((_, runs, _)) => runs.push(r.index + 1),
+                None => out.push((&r.log, vec![r.index + 1], n)),
+            }
+        }
+    }
+    out
+}
+
 /// The chain (stored breadth-first with `depth` and `via`) as a tree under the root cause.
 /// A link whose parent is missing is attached to the root so nothing is dropped.
 pub fn chain_tree(rc: &RootCause) -> Vec<ChainNode<'_>> {

@@ -123,15 +123,18 @@ impl Redactor {
                 mode,
                 start_local: _,
                 start_utc: _,
+                start_known: _,
                 end_utc: _,
                 outcome: _,
                 failed_task,
                 errors: _,
                 locator,
+                notes,
             } = r;
             for s in [log, product, locator] {
                 self.apply(s);
             }
+            self.all(notes);
             for o in [version, mode, failed_task] {
                 self.opt(o);
             }
