@@ -94,13 +94,18 @@ pub struct RunSummary {
     pub product: String,
     pub version: Option<String>,
     pub mode: Option<String>,
-    pub start_local: NaiveDateTime,
-    pub start_utc: DateTime<Utc>,
+    /// The run's start; when `start_known` is false, only the time of its first line read (the
+    /// log begins after the run started). None for console text, which has no time.
+    pub start_local: Option<NaiveDateTime>,
+    pub start_utc: Option<DateTime<Utc>>,
+    pub start_known: bool,
     pub end_utc: Option<DateTime<Utc>>,
     pub outcome: RunOutcome,
     pub failed_task: Option<String>,
     pub errors: usize,
     pub locator: String,
+    /// What had to be assumed to read the run.
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -118,7 +123,14 @@ pub struct Diagnosis {
     pub bundle: BundleInfo,
     pub clock: ClockInfo,
     pub status: Status,
+    /// The headline: at most two sentences naming the root cause and the failed step.
     pub verdict: String,
+    /// What the root cause broke, one line each.
+    pub broke: Vec<String>,
+    /// The kinds of evidence read ("setup logs", "event logs", …).
+    pub checked: Vec<String>,
+    /// Kinds of evidence a verdict depends on that the bundle does not have at all.
+    pub not_in_bundle: Vec<String>,
     pub root_causes: Vec<RootCause>,
     /// Risks and causes that explain nothing present but likely made things worse.
     pub contributing: Vec<String>,

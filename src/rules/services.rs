@@ -143,7 +143,8 @@ pub fn who_disabled(ctx: &Context<'_>, service: &str, display: &str) -> Option<A
     let next_run = ctx
         .facts
         .runs()
-        .map(|(_, r)| ctx.clock.to_utc(Stamp::Local(r.start)))
+        .filter(|(_, r)| r.header)
+        .filter_map(|(_, r)| r.start.map(|s| ctx.clock.to_utc(Stamp::Local(s))))
         .filter(|s| *s > t)
         .min();
     let when = match next_run {

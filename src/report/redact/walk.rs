@@ -18,6 +18,9 @@ impl Redactor {
             clock,
             status: _,
             verdict,
+            broke,
+            checked: _,
+            not_in_bundle: _,
             root_causes,
             contributing,
             unexplained,
@@ -52,6 +55,7 @@ impl Redactor {
         }
         self.apply(&mut clock.description);
         self.apply(verdict);
+        self.all(broke);
         for rc in root_causes {
             let RootCause {
                 id,
@@ -119,15 +123,18 @@ impl Redactor {
                 mode,
                 start_local: _,
                 start_utc: _,
+                start_known: _,
                 end_utc: _,
                 outcome: _,
                 failed_task,
                 errors: _,
                 locator,
+                notes,
             } = r;
             for s in [log, product, locator] {
                 self.apply(s);
             }
+            self.all(notes);
             for o in [version, mode, failed_task] {
                 self.opt(o);
             }
