@@ -209,6 +209,9 @@ pub(super) fn node_label(title: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join(" ")
+        .replace(" :", ":")
+        .replace(" ,", ",")
+        .replace(" ;", ";")
 }
 
 /// Approximate advance of a character in em for Arial-like sans fonts (Liberation Sans, Arial,
@@ -240,7 +243,13 @@ pub(super) fn wrap(s: &str, max_px: f64, lines: usize) -> Vec<String> {
         // (`.`, `\`, `/`, `-`), never inside a name; only a separator-free run is cut.
         let mut piece = String::new();
         let mut last_sep: Option<usize> = None;
+        let mut prev_lower = false;
         for c in w.chars() {
+            // A capital after a small letter starts a new part of a CamelCase name.
+            if prev_lower && c.is_ascii_uppercase() && last_sep.is_none_or(|i| i < piece.len()) {
+                last_sep = Some(piece.len());
+            }
+            prev_lower = c.is_ascii_lowercase();
             if !piece.is_empty() && text_px(&piece) + char_em(c) * TEXT_PX > max_px {
                 match last_sep.filter(|&i| i > 0 && i < piece.len()) {
                     Some(i) => {
