@@ -134,8 +134,8 @@ pub fn analyze_prepared(
     });
     let runs = run_summaries(&facts, &clock);
     let status = correlate::status(&findings, &missing);
-    let correlation = correlate::correlate(&findings);
     let last_run = runs.last();
+    let correlation = correlate::correlate(&findings, &crate::repair::PlanContext { last_run });
     let verdict = correlate::verdict(status, &findings, &correlation, last_run, &missing);
     if bundle.manifest.is_none() {
         problems.push(crate::facts::Problem {
@@ -237,12 +237,14 @@ fn run_summaries(facts: &FactSet, clock: &Clock) -> Vec<RunSummary> {
             version: r.version.clone(),
             mode: r.mode.clone(),
             start_local: r.start,
-            start_utc: clock.to_utc(Stamp::Local(r.start)),
+            start_utc: r.start.map(|s| clock.to_utc(Stamp::Local(s))),
+            start_known: r.header && r.start.is_some(),
             end_utc: r.end.map(|e| clock.to_utc(Stamp::Local(e))),
             outcome: r.outcome,
             failed_task: r.failed_task.clone(),
             errors: r.error_count,
             locator: f.evidence.locator.to_string(),
+            notes: r.notes.clone(),
         })
         .collect()
 }

@@ -7,6 +7,8 @@
 
 use crate::diagnosis::{ChainLink, PlanStep, RootCause, Status};
 use crate::facts::{Confidence, Finding, FindingKind, Severity};
+use crate::repair::PlanContext;
+use crate::repair::plan::Role;
 use std::collections::{BTreeSet, VecDeque};
 
 /// The graph over one bundle's findings.
@@ -118,7 +120,7 @@ pub struct Correlation {
     pub plan: Vec<PlanStep>,
 }
 
-pub fn correlate(findings: &[Finding]) -> Correlation {
+pub fn correlate(findings: &[Finding], ctx: &PlanContext<'_>) -> Correlation {
     let g = Graph::new(findings);
     let roots = g.roots();
     let mut reached = BTreeSet::new();
@@ -171,7 +173,7 @@ pub fn correlate(findings: &[Finding]) -> Correlation {
         .filter(|i| !reached.contains(i))
         .filter(|&i| findings[i].kind == FindingKind::Symptom)
         .collect();
-    let plan = plan(findings, &g, &roots, &contributing, &unexplained);
+    let plan = plan(findings, &g, &roots, &contributing, &unexplained, ctx);
     Correlation {
         root_causes,
         contributing: contributing.iter().map(|&i| findings[i].key()).collect(),
@@ -180,35 +182,27 @@ pub fn correlate(findings: &[Finding]) -> Correlation {
     }
 }
 
-fn is_rerun(step: &str) -> bool {
-    let s = step.to_ascii_lowercase();
-    s.contains("re-run setup") || s.contains("rerun setup")
-}
-
-/// Merges the fix steps into one ordered, de-duplicated plan: back up, fix the causes, re-run
-/// setup once, repair what setup does not, then verify.
+/// The plan: every actionable finding's actions, causes first, then what they explain.
 fn plan(
     findings: &[Finding],
     g: &Graph<'_>,
     roots: &[usize],
     contributing: &[usize],
     unexplained: &[usize],
+    ctx: &PlanContext<'_>,
 ) -> Vec<PlanStep> {
-    let actionable: Vec<usize> = roots.iter().chain(unexplained).copied().collect();
-    if actionable.is_empty() && contributing.is_empty() {
+    if roots.is_empty() && contributing.is_empty() && unexplained.is_empty() {
         return Vec::new();
     }
-    // The order fixes are applied in: the causes, what made them worse, then (after setup has
-    // been re-run) what setup does not repair by itself.
-    let mut order: Vec<usize> = roots.to_vec();
-    order.extend(contributing);
-    for &r in roots {
-        order.extend(g.chain(r).iter().map(|c| c.0));
+    let mut order: Vec<(usize, Role)> = Vec::new();
+    let push = |i: usize, role: Role, order: &mut Vec<(usize, Role)>| {
+        if !order.iter().any(|(j, _)| *j == i) {
+            order.push((i, role));
+        }
+    };
+    for &r in roots.iter().chain(contributing) {
+        push(r, Role::Cause, &mut order);
     }
-    for &c in contributing {
-        order.extend(g.chain(c).iter().map(|l| l.0));
-    }
-    order.extend(unexplained);
     let root_subjects: Vec<(&str, &str)> = roots
         .iter()
         .filter_map(|&r| {
@@ -218,108 +212,26 @@ fn plan(
                 .map(|s| (findings[r].id.as_str(), s))
         })
         .collect();
-
-    let mut phases: [Vec<(String, Vec<String>)>; 5] = Default::default();
-    let all_keys: Vec<String> = actionable.iter().map(|&i| findings[i].key()).collect();
-    phases[Phase::Backup as usize].push((
-        "Back up before changing anything: export HKLM\\SOFTWARE\\Microsoft\\ExchangeServer with `reg export`, back up the IIS configuration with `%windir%\\system32\\inetsrv\\appcmd add backup`, and copy the web.config files you will edit.".into(),
-        all_keys.clone(),
-    ));
-    for (pos, &i) in order.iter().enumerate() {
-        let f = &findings[i];
-        // A finding in a chain about the same subject as its root cause (the same disabled
-        // service seen from another rule) is fixed by the root cause's steps.
-        let is_root = pos < roots.len();
-        if !is_root
-            && f.subject
+    for &r in roots.iter().chain(contributing) {
+        for (i, _, _) in g.chain(r) {
+            // The root seen again by another rule (the same disabled service) is fixed by the
+            // root's own actions.
+            let f = &findings[i];
+            if f.subject
                 .as_deref()
                 .is_some_and(|s| root_subjects.iter().any(|(id, rs)| *rs == s && *id != f.id))
-        {
-            continue;
-        }
-        let after_rerun = !is_root && !contributing.contains(&i);
-        for step in &f.fix {
-            let phase = match classify(step) {
-                Some(p) => p,
-                None if after_rerun => Phase::Repair,
-                None => Phase::Cause,
-            };
-            if phase == Phase::Meta && !roots.is_empty() {
+            {
                 continue;
             }
-            let bucket = &mut phases[phase.slot()];
-            match bucket.iter_mut().find(|(t, _)| t == step) {
-                Some((_, from)) => {
-                    if !from.contains(&f.key()) {
-                        from.push(f.key());
-                    }
-                }
-                None => bucket.push((step.clone(), vec![f.key()])),
-            }
+            push(i, Role::Effect, &mut order);
         }
     }
-    // Setup is re-run once, whoever asks for it.
-    if phases[Phase::Rerun as usize].len() > 1 {
-        let mut merged = phases[Phase::Rerun as usize].remove(0);
-        for (_, from) in phases[Phase::Rerun as usize].drain(..) {
-            for k in from {
-                if !merged.1.contains(&k) {
-                    merged.1.push(k);
-                }
-            }
-        }
-        phases[Phase::Rerun as usize].push(merged);
+    for &u in unexplained {
+        // A symptom nothing explains is fixed where it is: its own steps remove its cause.
+        push(u, Role::Cause, &mut order);
     }
-    phases[Phase::Verify as usize].push((
-        "Verify: every Exchange service set to Automatic is running (`Get-Service MSExchange*`), `Test-ServiceHealth` is clean, the role keys under HKLM\\SOFTWARE\\Microsoft\\ExchangeServer have ConfiguredVersion equal to UnpackedVersion and no Watermark/Action, OWA/ECP/EWS/ActiveSync answer, and mail flows; then collect a new bundle and run exhume again.".into(),
-        all_keys,
-    ));
-    phases
-        .into_iter()
-        .flatten()
-        .enumerate()
-        .map(|(i, (text, from))| PlanStep {
-            step: i + 1,
-            text,
-            from,
-        })
-        .collect()
-}
-
-/// Where a fix step belongs in the merged plan.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    Backup = 0,
-    Cause = 1,
-    Rerun = 2,
-    Repair = 3,
-    Verify = 4,
-    /// "Fix the cause first": said by the plan's order when a root cause is known.
-    Meta = 5,
-}
-
-impl Phase {
-    fn slot(self) -> usize {
-        match self {
-            Phase::Meta => Phase::Cause as usize,
-            p => p as usize,
-        }
-    }
-}
-
-fn classify(step: &str) -> Option<Phase> {
-    let s = step.trim_start().to_ascii_lowercase();
-    if s.starts_with("back up") || s.starts_with("save the current") {
-        Some(Phase::Backup)
-    } else if s.starts_with("verify") {
-        Some(Phase::Verify)
-    } else if is_rerun(&s) {
-        Some(Phase::Rerun)
-    } else if s.starts_with("fix the cause of the failed setup run") {
-        Some(Phase::Meta)
-    } else {
-        None
-    }
+    let list: Vec<(&Finding, Role)> = order.iter().map(|&(i, r)| (&findings[i], r)).collect();
+    crate::repair::plan(&list, ctx)
 }
 
 /// One word for the bundle, from the findings and the evidence that could not be read.
@@ -566,7 +478,10 @@ mod tests {
             time: None,
             evidence: vec![],
             why: String::new(),
-            fix: vec![format!("fix {id}"), "Re-run setup in upgrade mode.".into()],
+            fix: vec![
+                format!("fix {id}").into(),
+                "Re-run setup in upgrade mode.".into(),
+            ],
             references: vec![],
             explains: explains.iter().map(|e| Explains::any(e)).collect(),
         }
@@ -584,7 +499,7 @@ mod tests {
         // tokens is itself explained by stopped
         let mut fs = fs;
         fs[0].explains.push(Explains::any("tokens"));
-        let c = correlate(&fs);
+        let c = correlate(&fs, &PlanContext::default());
         assert_eq!(c.root_causes.len(), 1);
         assert_eq!(c.root_causes[0].id, "disabled");
         assert_eq!(
@@ -592,19 +507,22 @@ mod tests {
             vec!["stopped", "tokens", "owa-down"]
         );
         assert_eq!(c.unexplained, vec!["lonely"]);
-        let rerun = c.plan.iter().filter(|s| is_rerun(&s.text)).count();
+        let rerun = c
+            .plan
+            .iter()
+            .filter(|s| s.phase == crate::repair::Phase::Rerun)
+            .count();
         assert_eq!(rerun, 1, "re-run setup appears once");
-        assert!(c.plan[0].text.starts_with("Back up"));
-        assert!(c.plan.last().unwrap().text.starts_with("Verify"));
+        assert_eq!(c.plan.last().unwrap().phase, crate::repair::Phase::Verify);
         let fix_disabled = c
             .plan
             .iter()
-            .position(|s| s.text == "fix disabled")
+            .position(|s| s.action == "fix disabled")
             .unwrap();
         let fix_owa = c
             .plan
             .iter()
-            .position(|s| s.text == "fix owa-down")
+            .position(|s| s.action == "fix owa-down")
             .unwrap();
         assert!(fix_disabled < fix_owa);
     }
@@ -615,7 +533,7 @@ mod tests {
         a.explains = vec![Explains::about("svc-down", "X")];
         let mut b = f("svc-down", FindingKind::Symptom, &[]);
         b.subject = Some("Y".into());
-        let c = correlate(&[a, b]);
+        let c = correlate(&[a, b], &PlanContext::default());
         assert!(c.root_causes[0].explains.is_empty());
         assert_eq!(c.unexplained, vec!["svc-down:Y"]);
     }

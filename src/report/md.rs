@@ -228,7 +228,10 @@ fn plan(o: &mut String, d: &Diagnosis) {
     let _ = writeln!(o, "\n## Recovery plan\n");
     for s in &d.plan {
         let from: Vec<String> = s.from.iter().map(|k| code(k, false)).collect();
-        let _ = writeln!(o, "{}. {}", s.step, rule_text(&s.text));
+        let _ = writeln!(o, "{}. {}", s.step, rule_text(&super::view::step_head(s)));
+        for i in &s.items {
+            let _ = writeln!(o, "    - {}", rule_text(i));
+        }
         if !from.is_empty() {
             let _ = writeln!(o, "   *From:* {}", from.join(", "));
         }
@@ -251,8 +254,16 @@ fn runs(o: &mut String, d: &Diagnosis) {
             text(&r.product),
             r.version.as_deref().map(text).unwrap_or_default(),
             r.mode.as_deref().map(text).unwrap_or_default(),
-            r.start_local.format("%Y-%m-%d %H:%M:%S"),
-            view::time(r.start_utc),
+            match (r.start_known, r.start_local) {
+                (true, Some(t)) => t.format("%Y-%m-%d %H:%M:%S").to_string(),
+                (false, Some(t)) =>
+                    format!("unknown (first line {})", t.format("%Y-%m-%d %H:%M:%S")),
+                (_, None) => "unknown".into(),
+            },
+            match (r.start_known, r.start_utc) {
+                (true, Some(t)) => view::time(t),
+                _ => "—".into(),
+            },
             r.end_utc.map(view::time).unwrap_or_else(|| "—".into()),
             outcome(&view::label(&r.outcome)),
             r.failed_task
@@ -261,6 +272,16 @@ fn runs(o: &mut String, d: &Diagnosis) {
                 .unwrap_or_default(),
             r.errors,
             code(&r.locator, true)
+        );
+    }
+    for (log, runs, note) in view::run_notes(d) {
+        let which: Vec<String> = runs.iter().map(|r| format!("run {r}")).collect();
+        let _ = writeln!(
+            o,
+            "\n*{}, {}:* {}",
+            code(log, true),
+            which.join(", "),
+            text(note)
         );
     }
 }
@@ -513,7 +534,7 @@ mod tests {
             "  - Setup 14.2.247.5 stopped at Install-BridgeheadRole",
             "| `setup/ExchangeSetup.log:1871-1880` | \\[ERROR\\] The service cannot be started",
             "## Recovery plan",
-            "1. Back up before changing anything",
+            "1. Back up what the following steps change",
             "## Setup runs",
             "| 3 | 2010 14.2.247.5 | Upgrade |",
         ];

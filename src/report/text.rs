@@ -130,7 +130,10 @@ pub fn render(d: &Diagnosis, style: Style) -> String {
     if !d.plan.is_empty() {
         let _ = writeln!(o, "\n{}", p.bold("Next steps"));
         for s in &d.plan {
-            let _ = writeln!(o, "  {:>2}. {}", s.step, s.text);
+            let _ = writeln!(o, "  {:>2}. {}", s.step, super::view::step_head(s));
+            for i in &s.items {
+                let _ = writeln!(o, "        - {i}");
+            }
         }
     }
     if !d.missing_evidence.is_empty() {

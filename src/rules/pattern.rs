@@ -6,6 +6,7 @@
 
 use super::{Context, InterestBuilder, Rule, RuleMeta};
 use crate::facts::{Confidence, Finding, FindingKind, Severity};
+use crate::repair::Action;
 use regex::Regex;
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
@@ -73,7 +74,8 @@ struct RuleFile {
     severity: Severity,
     looks_for: String,
     why: String,
-    fix: Vec<String>,
+    /// Typed actions (`[[fix]]` tables), or sentences (the older form, still accepted).
+    fix: Vec<toml::Value>,
     #[serde(default)]
     references: Vec<String>,
     #[serde(default)]
@@ -149,6 +151,15 @@ impl PatternRule {
                 Ok((e.provider, e.ids, data))
             })
             .collect::<Result<Vec<_>, LoadError>>()?;
+        let fix = f
+            .fix
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| match v {
+                toml::Value::String(s) => Ok(Action::from(s)),
+                v => Action::deserialize(v).map_err(|e| invalid(format!("fix[{i}]: {e}"))),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let any_run = match f.matcher.scope.as_deref() {
             None | Some("last-run") => false,
             Some("any") => true,
@@ -162,7 +173,7 @@ impl PatternRule {
                 severity: f.severity,
                 looks_for: f.looks_for,
                 why: f.why,
-                fix: f.fix,
+                fix,
                 references: f.references,
                 explains: f.explains,
             },

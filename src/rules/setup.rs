@@ -163,10 +163,10 @@ impl Rule for SetupInterrupted {
                     vec![Evidence::new(
                         fact.evidence.locator.clone(),
                         format!(
-                            "run of {} setup {} started {} and has no end marker",
+                            "run of {} setup {} {} and has no end marker",
                             run.product,
                             run.version.as_deref().unwrap_or("?"),
-                            run.start
+                            run.started()
                         ),
                     )],
                 );

@@ -120,10 +120,10 @@ impl Rule for SetupInterruptedByRestart {
             let mut evidence = vec![Evidence::new(
                 run_fact.evidence.locator.clone(),
                 format!(
-                    "run of Exchange {} setup {} started {} and has no end marker",
+                    "run of Exchange {} setup {} {} and has no end marker",
                     run.product,
                     run.version.as_deref().unwrap_or("?"),
-                    run.start
+                    run.started()
                 ),
             )];
             for (f, what, who) in &restarts {

@@ -12,7 +12,7 @@ use crate::rules::{InterestBuilder, RuleMeta};
 use std::collections::BTreeMap;
 
 /// Who a SID is, for the report: well-known accounts by name, others as the SID.
-fn who(sid: &str) -> String {
+pub(crate) fn who(sid: &str) -> String {
     match sid {
         "S-1-5-18" => "LocalSystem (S-1-5-18: a service or setup running as SYSTEM)".into(),
         "S-1-5-19" => "LocalService (S-1-5-19)".into(),
@@ -336,7 +336,11 @@ mod tests {
             "{}",
             f[0].title
         );
-        assert!(f[0].fix[0].contains("msftesql-Exchange"), "{}", f[0].fix[0]);
+        assert!(
+            f[0].fix[0].contains("msftesql-Exchange"),
+            "{:?}",
+            f[0].fix[0]
+        );
     }
 
     #[test]
