@@ -136,7 +136,15 @@ pub fn analyze_prepared(
     let status = correlate::status(&findings, &missing);
     let last_run = runs.last();
     let correlation = correlate::correlate(&findings, &crate::repair::PlanContext { last_run });
-    let verdict = correlate::verdict(status, &findings, &correlation, last_run, &missing);
+    let coverage = coverage(&parsed.used);
+    let verdict = correlate::verdict(
+        status,
+        &findings,
+        &correlation,
+        last_run,
+        &missing,
+        &coverage,
+    );
     if bundle.manifest.is_none() {
         problems.push(crate::facts::Problem {
             path: "manifest.json".into(),
@@ -165,7 +173,10 @@ pub fn analyze_prepared(
             description: clock.describe(),
         },
         status,
-        verdict,
+        verdict: verdict.headline,
+        broke: verdict.broke,
+        checked: coverage.checked,
+        not_in_bundle: coverage.absent,
         root_causes: correlation.root_causes,
         contributing: correlation.contributing,
         unexplained: correlation.unexplained,
@@ -249,6 +260,45 @@ fn run_summaries(facts: &FactSet, clock: &Clock) -> Vec<RunSummary> {
         .collect()
 }
 
+/// The kinds of evidence read, in plain words, and those a verdict depends on that the bundle
+/// does not have at all: the same whether or not a manifest says why.
+fn coverage(used: &[String]) -> correlate::Coverage {
+    const KINDS: &[(&str, bool)] = &[
+        ("setup logs", true),
+        ("event logs", true),
+        ("services", true),
+        ("registry", true),
+        ("IIS configuration", true),
+        ("installed programs", false),
+        ("file inventory", false),
+        ("folder permissions", false),
+    ];
+    let kind_of = |p: &str| match bundle::classify(p) {
+        Some(ArtefactKind::SetupLog | ArtefactKind::SetupText) => Some("setup logs"),
+        Some(ArtefactKind::Evtx) => Some("event logs"),
+        Some(ArtefactKind::Services) => Some("services"),
+        Some(ArtefactKind::Registry) => Some("registry"),
+        Some(ArtefactKind::AppHostConfig | ArtefactKind::WebConfig) => Some("IIS configuration"),
+        Some(ArtefactKind::Software) => Some("installed programs"),
+        Some(ArtefactKind::FileVersions | ArtefactKind::Inventory) => Some("file inventory"),
+        Some(ArtefactKind::Acl) => Some("folder permissions"),
+        _ => None,
+    };
+    let read: std::collections::BTreeSet<&str> = used.iter().filter_map(|p| kind_of(p)).collect();
+    correlate::Coverage {
+        checked: KINDS
+            .iter()
+            .filter(|(k, _)| read.contains(k))
+            .map(|(k, _)| k.to_string())
+            .collect(),
+        absent: KINDS
+            .iter()
+            .filter(|(k, core)| *core && !read.contains(k))
+            .map(|(k, _)| k.to_string())
+            .collect(),
+    }
+}
+
 /// What [`missing_evidence`] looks at.
 struct Seen<'a> {
     facts: &'a FactSet,
@@ -275,12 +325,9 @@ fn missing_evidence(e: &Seen<'_>) -> Vec<String> {
     if e.facts.runs().next().is_none() {
         out.push("no readable ExchangeSetup.log (setup/ExchangeSetup.log)".to_string());
     }
-    if e.manifest.is_none() {
-        out.push(
-            "no usable manifest.json: whether evidence is missing from the bundle cannot be checked"
-                .to_string(),
-        );
-    }
+    // Without a manifest nobody can say what the collector meant to send; the verdict then says
+    // which kinds of evidence were read and which the bundle lacks, exactly as with a manifest
+    // (see `coverage`), and the missing manifest is listed among the problems.
     for s in e.skipped {
         if is_evidence(&s.path) {
             out.push(format!("{} could not be read: {}", s.path, s.reason));

@@ -257,188 +257,296 @@ pub fn status(findings: &[Finding], missing_evidence: &[String]) -> Status {
     }
 }
 
-/// One sentence a busy engineer can act on.
+/// The verdict: a headline of at most two sentences, and what the root cause broke.
+pub struct Verdict {
+    pub headline: String,
+    pub broke: Vec<String>,
+}
+
+/// Most words a headline may have: a manager reads it whole.
+pub const HEADLINE_WORDS: usize = 45;
+
+/// The artefact kinds a verdict depends on, and which of them the bundle had.
+#[derive(Debug, Default, Clone)]
+pub struct Coverage {
+    /// Kinds read, in plain words ("setup logs", "event logs", …).
+    pub checked: Vec<String>,
+    /// Kinds a verdict depends on that the bundle does not have at all.
+    pub absent: Vec<String>,
+}
+
+/// The headline and the "what it broke" list, from structured pieces: the failed run, the root
+/// causes' short names, the effects by finding id, counts in words. Never event text.
 pub fn verdict(
     status: Status,
     findings: &[Finding],
     c: &Correlation,
     last_run: Option<&crate::diagnosis::RunSummary>,
     missing: &[String],
-) -> String {
-    let title = |key: &str| {
-        findings
-            .iter()
-            .find(|f| f.key() == key)
-            .map(|f| f.title.clone())
-            .unwrap_or_else(|| key.to_string())
-    };
-    let mut s = String::new();
+    coverage: &Coverage,
+) -> Verdict {
+    use crate::repair::words;
+    let by_key = |key: &str| findings.iter().find(|f| f.key() == key);
+    let mut broke: Vec<String> = Vec::new();
+    let mut first = String::new();
+    let mut second: Vec<String> = Vec::new();
     if let Some(root) = c.root_causes.first() {
         let stopped = root
             .explains
             .iter()
-            .filter_map(|k| findings.iter().find(|f| &f.key() == k))
-            .find(|f| f.id == crate::rules::setup::SetupStopped::ID);
-        match stopped {
-            Some(st) => s.push_str(&format!(
-                "{} because {}.",
-                st.title.replace(" on critical errors", ""),
-                lower_first(&root.title)
-            )),
-            None => s.push_str(&format!("Root cause: {}.", root.title)),
+            .chain(std::iter::once(&root.key))
+            .filter_map(|k| by_key(k))
+            .any(|f| f.id == crate::rules::setup::SetupStopped::ID);
+        let fallback = root.id == "setup-error-unrecognised";
+        let run = last_run.filter(|_| stopped || fallback).map(|r| {
+            let v = r
+                .version
+                .as_deref()
+                .map(|v| format!(" {v}"))
+                .unwrap_or_default();
+            match r.failed_task.as_deref().map(task_name) {
+                Some(t) => format!("Setup{v} stopped at {t}"),
+                None => format!("Setup{v} stopped"),
+            }
+        });
+        let causes: Vec<String> = c
+            .root_causes
+            .iter()
+            .take(2)
+            .filter_map(|r| by_key(&r.key))
+            .map(cause_phrase)
+            .collect();
+        first = match (&run, fallback) {
+            (Some(r), true) => format!(
+                "{r} on an error no known rule matches; its text is quoted under Root cause."
+            ),
+            (Some(r), false) => format!("{r} because {}.", join_and_owned(&causes)),
+            (None, _) => format!("Root cause: {}.", join_and_owned(&causes)),
+        };
+        if c.root_causes.len() > 2 {
+            second.push(format!(
+                "{} more root causes are listed below",
+                words::number(c.root_causes.len() - 2)
+            ));
         }
         // The root seen again by another rule (the same service) is not one of its effects.
-        let effects = effects(
-            root.chain.iter().map(|l| l.key.as_str()).filter(|k| {
-                root.subject
-                    .as_ref()
-                    .is_none_or(|s| !k.ends_with(&format!(":{s}")))
-            }),
-            findings,
-        );
-        if !effects.is_empty() {
-            s.pop();
-            s.push_str(&format!("; as a result {}.", join_and(&effects)));
+        let chain_keys: Vec<&str> = c
+            .root_causes
+            .iter()
+            .flat_map(|r| {
+                r.chain.iter().map(|l| l.key.as_str()).filter(|k| {
+                    r.subject
+                        .as_ref()
+                        .is_none_or(|s| !k.ends_with(&format!(":{s}")))
+                })
+            })
+            .collect();
+        let mut areas: Vec<&'static str> = Vec::new();
+        for k in chain_keys {
+            let Some(f) = by_key(k) else { continue };
+            if let Some((_, area, detail)) = EFFECTS.iter().find(|(id, _, _)| *id == f.id) {
+                if !areas.contains(area) {
+                    areas.push(area);
+                }
+                let d = detail.to_string();
+                if !broke.contains(&d) {
+                    broke.push(d);
+                }
+            }
         }
-        for other in c.root_causes.iter().skip(1).take(2) {
-            s.push_str(&format!(
-                " Also a root cause: {}.",
-                lower_first(&other.title)
-            ));
+        if !areas.is_empty() {
+            second.push(format!("it left {}", join_and(&areas)));
         }
     } else if status == Status::Failed {
         let top = findings
             .iter()
             .filter(|f| f.kind == FindingKind::Symptom)
             .max_by_key(|f| f.severity);
-        s.push_str(&match top {
+        first = match top {
             Some(t) => format!(
-                "{}; no cause could be identified from the evidence: read the error text it cites.",
-                t.title
+                "{}, and the evidence names no cause: the symptoms are listed below.",
+                short(&t.title)
             ),
-            None => "Failure found but no cause identified.".into(),
-        });
+            None => "A failure was found, and the evidence names no cause.".into(),
+        };
     }
-    for k in c.contributing.iter().take(2) {
-        s.push_str(&format!(" Likely contributing cause: {}.", title(k)));
+    for k in c.contributing.iter().take(1) {
+        if let Some(f) = by_key(k) {
+            let who = f
+                .subject
+                .clone()
+                .unwrap_or_else(|| lower_first(&short(&f.title)));
+            second.push(format!("{who} may have contributed"));
+        }
     }
     if !c.unexplained.is_empty() && !c.root_causes.is_empty() {
-        s.push_str(&format!(
-            " {} symptom(s) remain unexplained.",
-            c.unexplained.len()
+        second.push(format!(
+            "{} {} unexplained",
+            words::count(c.unexplained.len(), "symptom", "symptoms"),
+            if c.unexplained.len() == 1 {
+                "remains"
+            } else {
+                "remain"
+            }
         ));
     }
+    let issues = findings
+        .iter()
+        .filter(|f| f.severity >= Severity::Medium && f.kind != FindingKind::Info)
+        .count();
+    let checked = if coverage.checked.is_empty() {
+        "bundle".to_string()
+    } else {
+        join_and_owned(&coverage.checked)
+    };
+    let as_far = match coverage.absent.as_slice() {
+        [] => String::new(),
+        absent => format!("; the bundle has no {}", join_or(absent)),
+    };
+    let are = |n: usize| if n == 1 { "is" } else { "are" };
     match status {
-        Status::Healthy => match last_run {
-            Some(r) => s.push_str(&format!(
-                "No issues found: the last setup run ({}) completed and no rule fired.",
-                r.version.as_deref().unwrap_or("version not logged")
-            )),
-            None => s.push_str("No issues found."),
-        },
-        Status::Inconclusive => {
-            // The verdict is one sentence: the full list is in `missing_evidence`.
-            const SHOWN: usize = 5;
-            let mut list = missing
-                .iter()
-                .take(SHOWN)
-                .cloned()
-                .collect::<Vec<_>>()
-                .join("; ");
-            if missing.len() > SHOWN {
-                list.push_str(&format!(" and {} more", missing.len() - SHOWN));
-            }
-            let n = findings
-                .iter()
-                .filter(|f| f.severity >= Severity::Medium && f.kind != FindingKind::Info)
-                .count();
-            let head = if n == 0 {
+        Status::Healthy => {
+            let run = last_run
+                .map(|r| {
+                    format!(
+                        "the last setup run ({}) completed",
+                        r.version.as_deref().unwrap_or("version not logged")
+                    )
+                })
+                .unwrap_or_else(|| "no setup run failed".into());
+            first = if coverage.absent.is_empty() {
+                format!("Healthy: {run} and nothing wrong was found in the {checked}.")
+            } else {
                 format!(
-                    "Inconclusive: nothing wrong was found, but evidence needed for a verdict is missing or unreadable: {list}."
+                    "Healthy as far as checked: {run} and nothing wrong was found in the {checked}{as_far}."
+                )
+            };
+        }
+        Status::Inconclusive => {
+            let what = words::count(missing.len(), "piece", "pieces");
+            first = if issues == 0 {
+                format!(
+                    "Inconclusive: nothing wrong was found, but {what} of evidence a verdict needs {} missing or unreadable (listed under Missing evidence).",
+                    are(missing.len())
                 )
             } else {
                 format!(
-                    "Inconclusive: {n} issue(s) to review, and evidence needed for a verdict is missing or unreadable: {list}."
+                    "Inconclusive: {} to review, and {what} of evidence a verdict needs {} missing or unreadable.",
+                    words::count(issues, "issue", "issues"),
+                    are(missing.len())
                 )
             };
-            s.insert_str(0, &format!("{head} "));
         }
         Status::Issues if c.root_causes.is_empty() => {
-            let n = findings
-                .iter()
-                .filter(|f| f.severity >= Severity::Medium && f.kind != FindingKind::Info)
-                .count();
-            s.insert_str(
-                0,
-                &format!("No setup failure found; {n} issue(s) to review. "),
+            first = format!(
+                "No setup failure found; {} to review.",
+                words::count(issues, "issue", "issues")
             );
         }
         _ => {}
     }
-    s.trim().to_string()
-}
-
-/// How the verdict words what a chain of findings did, by finding id: short, so one sentence
-/// can name the whole chain. Ids not listed are left to the report's chain.
-const EFFECTS: &[(&str, &str)] = &[
-    ("role-config-incomplete", "roles were left half-configured"),
-    (
-        "binaries-upgraded-config-not",
-        "roles were left half-configured",
-    ),
-    (
-        "webconfig-unexpanded-token",
-        "web.config files kept unexpanded %ExchangeInstallDir% paths",
-    ),
-    ("iis-exppw-missing", "IIS lost the exppw module for OWA"),
-    (
-        "iis-module-load-failed",
-        "IIS lost the exppw module for OWA",
-    ),
-    (
-        "apppool-misconfigured",
-        "IIS application pools were misconfigured",
-    ),
-    (
-        "was-apppool-disabled",
-        "IIS application pools were misconfigured",
-    ),
-    (
-        "aspnet-config-error",
-        "OWA, ECP, EWS, Autodiscover and ActiveSync could not load Exchange assemblies",
-    ),
-    (
-        "exchange-service-disabled",
-        "Exchange services were left disabled",
-    ),
-    (
-        "exchange-service-stopped",
-        "Exchange services were left stopped",
-    ),
-    (
-        "service-dependency-failed",
-        "Exchange services were left stopped",
-    ),
-    (
-        "activesync-auth-misconfigured",
-        "ActiveSync was misconfigured",
-    ),
-];
-
-fn effects<'a>(keys: impl Iterator<Item = &'a str>, findings: &[Finding]) -> Vec<&'static str> {
-    let mut out: Vec<&'static str> = Vec::new();
-    for k in keys {
-        let Some(f) = findings.iter().find(|f| f.key() == k) else {
-            continue;
-        };
-        if let Some((_, e)) = EFFECTS.iter().find(|(id, _)| *id == f.id)
-            && !out.contains(e)
-        {
-            out.push(e);
+    let mut headline = first;
+    // The second sentence loses its last parts until the headline fits.
+    while !second.is_empty() {
+        let s = format!("{headline} {}.", upper_first(&second.join("; ")));
+        if s.split_whitespace().count() <= HEADLINE_WORDS {
+            headline = s;
+            break;
         }
+        second.pop();
     }
-    out
+    Verdict {
+        headline: headline.trim().to_string(),
+        broke,
+    }
 }
+
+/// A setup task without its component: `Install-BridgeheadRole (BridgeheadRoleSetterComponent)`
+/// → `Install-BridgeheadRole`.
+fn task_name(t: &str) -> &str {
+    t.split(" (").next().unwrap_or(t).trim()
+}
+
+/// A root cause in a few words, for the headline: a rule's title, without the detail some rules
+/// add after a colon (a list of services, an event's text), and never cut mid-word.
+fn cause_phrase(f: &Finding) -> String {
+    match f.id.as_str() {
+        // The product is the title's first words, before the action the event reported.
+        "av-detection-exchange-path" => format!(
+            "{} acted on an Exchange file",
+            f.title
+                .split_once(" detected ")
+                .or_else(|| f.title.split_once(" took "))
+                .map(|(p, _)| p.trim())
+                .filter(|p| (1..=5).contains(&p.split_whitespace().count()))
+                .unwrap_or("an antivirus product")
+        ),
+        _ => lower_first(&short(&f.title)),
+    }
+}
+
+/// A title up to its first colon when it is long: the part after the colon is detail.
+fn short(title: &str) -> String {
+    const MAX: usize = 14;
+    if title.split_whitespace().count() <= MAX {
+        return title.to_string();
+    }
+    if let Some((head, _)) = title.split_once(": ")
+        && head.split_whitespace().count() >= 3
+    {
+        return head.to_string();
+    }
+    let mut out: Vec<&str> = title.split_whitespace().take(MAX).collect();
+    // Never end on a dangling small word.
+    while out
+        .last()
+        .is_some_and(|w| ["a", "an", "the", "of", "on", "and", "or", "to", "in"].contains(w))
+    {
+        out.pop();
+    }
+    out.join(" ")
+}
+
+fn upper_first(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
+        None => String::new(),
+    }
+}
+
+fn join_and_owned(items: &[String]) -> String {
+    let v: Vec<&str> = items.iter().map(String::as_str).collect();
+    join_and(&v)
+}
+
+fn join_or(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} or {last}", init.join(", ")),
+    }
+}
+
+/// What a chain of findings broke, by finding id: the area the headline names, and the line of
+/// the "what it broke" list. Ids not listed are left to the report's chain.
+#[rustfmt::skip]
+const EFFECTS: &[(&str, &str, &str)] = &[
+    ("role-config-incomplete", "roles half-configured", "Exchange roles were left half-configured"),
+    ("binaries-upgraded-config-not", "roles half-configured", "Exchange roles were left half-configured"),
+    ("webconfig-unexpanded-token", "OWA and the other web services failing", "web.config files kept unexpanded %ExchangeInstallDir% paths"),
+    ("iis-exppw-missing", "OWA and the other web services failing", "IIS lost the exppw module OWA needs"),
+    ("iis-module-load-failed", "OWA and the other web services failing", "IIS lost the exppw module OWA needs"),
+    ("apppool-misconfigured", "OWA and the other web services failing", "IIS application pools were misconfigured"),
+    ("was-apppool-disabled", "OWA and the other web services failing", "IIS application pools were misconfigured"),
+    ("aspnet-config-error", "OWA and the other web services failing", "OWA, ECP, EWS, Autodiscover and ActiveSync could not load Exchange assemblies"),
+    ("activesync-auth-misconfigured", "OWA and the other web services failing", "ActiveSync was misconfigured"),
+    ("exchange-service-disabled", "Exchange services down", "Exchange services were left disabled or stopped"),
+    ("services-left-disabled-by-setup", "Exchange services down", "Exchange services were left disabled or stopped"),
+    ("exchange-service-stopped", "Exchange services down", "Exchange services were left disabled or stopped"),
+    ("service-dependency-failed", "Exchange services down", "Exchange services were left disabled or stopped"),
+    ("server-left-offline", "the server offline", "the server was left offline (ServerWideOffline Inactive)"),
+];
 
 fn join_and(items: &[&str]) -> String {
     match items {
@@ -452,7 +560,20 @@ fn lower_first(s: &str) -> String {
     // Only ordinary words are lowered mid-sentence; names ("Microsoft Defender", "IIS",
     // "MSExchangeServiceHost", "Active Directory") keep their capitals.
     const ORDINARY: &[&str] = &[
-        "A", "An", "The", "Setup", "Only", "One", "Some", "Binaries", "Roles", "Files", "Services",
+        "A",
+        "An",
+        "The",
+        "Setup",
+        "Only",
+        "One",
+        "Some",
+        "Binaries",
+        "Roles",
+        "Files",
+        "Services",
+        "Resumed",
+        "Extending",
+        "Setup's",
     ];
     match s.split_once(' ') {
         Some((first, rest)) if ORDINARY.contains(&first) => {

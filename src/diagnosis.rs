@@ -123,7 +123,14 @@ pub struct Diagnosis {
     pub bundle: BundleInfo,
     pub clock: ClockInfo,
     pub status: Status,
+    /// The headline: at most two sentences naming the root cause and the failed step.
     pub verdict: String,
+    /// What the root cause broke, one line each.
+    pub broke: Vec<String>,
+    /// The kinds of evidence read ("setup logs", "event logs", …).
+    pub checked: Vec<String>,
+    /// Kinds of evidence a verdict depends on that the bundle does not have at all.
+    pub not_in_bundle: Vec<String>,
     pub root_causes: Vec<RootCause>,
     /// Risks and causes that explain nothing present but likely made things worse.
     pub contributing: Vec<String>,

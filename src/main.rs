@@ -139,6 +139,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             let to_terminal = a.output.is_none() && std::io::stdout().is_terminal();
             let style = Style {
                 color: colour(cli.color, to_terminal),
+                verbose: a.verbose,
             };
             let format = report_format(format);
             emit(a.output.as_deref(), &report::render(d, format, style))?;

@@ -144,6 +144,10 @@ pub struct Action {
     /// Runs after the other steps of its phase (an `iisreset` after every IIS change).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub last: bool,
+    /// Only when nothing else explains the finding: a symptom another finding explains is
+    /// repaired by removing that cause, so its own investigation steps are left out.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub if_cause: bool,
 }
 
 impl Action {
@@ -187,6 +191,10 @@ impl Action {
         self.last = true;
         self
     }
+    pub fn if_cause(mut self) -> Self {
+        self.if_cause = true;
+        self
+    }
 
     /// The same action with `from` replaced by `to` in every text (placeholders such as
     /// `<service>` filled in by the rule).
@@ -203,6 +211,7 @@ impl Action {
             items: self.items.iter().map(r).collect(),
             group: self.group.clone(),
             last: self.last,
+            if_cause: self.if_cause,
         }
     }
 
@@ -316,6 +325,23 @@ pub mod common {
         } else {
             "Automatic"
         }
+    }
+
+    /// Where ServiceControl.ps1 saves the start types it changes.
+    pub const SERVICE_STATE: &str = r"C:\ExchangeSetupLogs\ServiceState.xml";
+
+    /// Moves a service-state file aside, so the next run does not restore stale start types.
+    pub fn rename_service_state() -> Action {
+        Action::new(
+            Phase::Prepare,
+            "Rename the service-state file of the failed run, after setting the start types back: it records the services as disabled, and the next run would restore them to Disabled",
+        )
+        .target(SERVICE_STATE)
+        .command(&format!(
+            "if (Test-Path {SERVICE_STATE}) {{ Rename-Item {SERVICE_STATE} ServiceState-old.xml }}"
+        ))
+        .changes(&[Change::ServiceStateFile])
+        .last()
     }
 
     /// Starts a service that is still stopped once setup has run.

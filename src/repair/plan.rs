@@ -44,8 +44,15 @@ pub fn plan(findings: &[(&Finding, Role)], ctx: &PlanContext<'_>) -> Vec<PlanSte
     let mut pending: Vec<Pending> = Vec::new();
     for (order, (f, role)) in findings.iter().enumerate() {
         for a in &f.fix {
+            if a.if_cause && *role == Role::Effect {
+                continue;
+            }
             let mut a = a.clone();
-            if a.phase == Phase::Cause && *role == Role::Effect {
+            // An effect's own fix repairs after setup, unless setup depends on what it changes.
+            if a.phase == Phase::Cause
+                && *role == Role::Effect
+                && !a.changes.iter().any(|c| c.setup_depends())
+            {
                 a.phase = Phase::Repair;
             }
             // "Fix the cause first" is what the plan's order says once a cause is known.
@@ -194,6 +201,8 @@ fn group_title(group: &str, first: &str) -> String {
     match group {
         "start-mode" => "Set the start types back so setup can start the services".into(),
         "start-service" => "Start the services that are still stopped".into(),
+        "apppool" => "Put the Exchange application pools' settings back".into(),
+        "owa-acl" => "Give Authenticated Users the folder rights OWA logon needs".into(),
         _ => first.to_string(),
     }
 }
@@ -211,6 +220,7 @@ fn backup_step(pending: &[Pending]) -> Option<PlanStep> {
     let mut registry: Vec<String> = Vec::new();
     let mut web_roots: Vec<String> = Vec::new();
     let mut iis = false;
+    let mut acls: Vec<String> = Vec::new();
     for p in later {
         let a = &p.action;
         let before = from.len();
@@ -245,18 +255,17 @@ fn backup_step(pending: &[Pending]) -> Option<PlanStep> {
                     }
                 }
                 Change::Acl => {
-                    if let Some(t) = &a.target {
-                        push(format!(
-                            "`icacls \"{t}\" /save \"{BACKUP_DIR}\\acl-{}.txt\"`",
-                            leaf(t)
-                        ));
+                    if let Some(t) = &a.target
+                        && !acls.contains(t)
+                    {
+                        acls.push(t.clone());
                     }
                 }
                 Change::StartMode => push(format!(
                     "the start types of all services: `Get-WmiObject Win32_Service | Select-Object Name, StartMode, State | Export-Csv {BACKUP_DIR}\\services.csv -NoTypeInformation`"
                 )),
                 Change::File => {
-                    if let Some(t) = &a.target {
+                    if let Some(t) = a.target.as_ref().filter(|t| is_path(t)) {
                         push(format!("`Copy-Item \"{t}\" {BACKUP_DIR}`"));
                     }
                 }
@@ -287,6 +296,20 @@ fn backup_step(pending: &[Pending]) -> Option<PlanStep> {
     if iis {
         head.push(format!(
             "the IIS configuration: `{APPCMD} add backup BeforeExchangeRepair`"
+        ));
+    }
+    // One save of a folder's tree covers the folders under it.
+    let lower = |s: &str| s.to_ascii_lowercase();
+    for t in &acls {
+        if acls
+            .iter()
+            .any(|o| o != t && lower(t).starts_with(&format!("{}\\", lower(o))))
+        {
+            continue;
+        }
+        head.push(format!(
+            "the folder permissions: `icacls \"{t}\" /save \"{BACKUP_DIR}\\acl-{}.txt\" /t`",
+            leaf(t)
         ));
     }
     for r in &web_roots {
@@ -329,6 +352,13 @@ fn backup_step(pending: &[Pending]) -> Option<PlanStep> {
         items: head,
         from,
     })
+}
+
+/// A file-system path (`D:\…`, `\\server\…`), not a product or service name.
+fn is_path(s: &str) -> bool {
+    let b = s.as_bytes();
+    (b.len() > 2 && b[0].is_ascii_alphabetic() && b[1] == b':' && b[2] == b'\\')
+        || s.starts_with("\\\\")
 }
 
 /// The folder a web.config is backed up from: its application tree (`…\ClientAccess`).

@@ -75,6 +75,42 @@ pub fn chain_tree(rc: &RootCause) -> Vec<ChainNode<'_>> {
     top
 }
 
+/// How many evidence lines a finding shows by default.
+pub const BEST_EVIDENCE: usize = 3;
+
+/// The `n` most telling evidence lines (one per source first: a setup-log block, a services row
+/// and an event say more together than three events), each line once; and how many are left.
+pub fn best_evidence(
+    evidence: &[crate::facts::Evidence],
+    n: usize,
+) -> (Vec<&crate::facts::Evidence>, usize) {
+    let mut unique: Vec<&crate::facts::Evidence> = Vec::new();
+    for e in evidence {
+        if !unique
+            .iter()
+            .any(|u| u.locator == e.locator && u.excerpt == e.excerpt)
+        {
+            unique.push(e);
+        }
+    }
+    let mut picked: Vec<usize> = Vec::new();
+    let mut paths: Vec<&str> = Vec::new();
+    for (i, e) in unique.iter().enumerate() {
+        if picked.len() < n && !paths.contains(&e.locator.path.as_str()) {
+            paths.push(&e.locator.path);
+            picked.push(i);
+        }
+    }
+    for i in 0..unique.len() {
+        if picked.len() < n && !picked.contains(&i) {
+            picked.push(i);
+        }
+    }
+    picked.sort_unstable();
+    let more = unique.len() - picked.len();
+    (picked.into_iter().map(|i| unique[i]).collect(), more)
+}
+
 /// Keys of every finding a root cause reaches (the causes themselves included).
 fn in_chains(d: &Diagnosis) -> Vec<&str> {
     d.root_causes

@@ -18,6 +18,9 @@ impl Redactor {
             clock,
             status: _,
             verdict,
+            broke,
+            checked: _,
+            not_in_bundle: _,
             root_causes,
             contributing,
             unexplained,
@@ -52,6 +55,7 @@ impl Redactor {
         }
         self.apply(&mut clock.description);
         self.apply(verdict);
+        self.all(broke);
         for rc in root_causes {
             let RootCause {
                 id,

@@ -206,7 +206,8 @@ impl Rule for AclOwaAuthRestricted {
                 ),
             )
             .target(target)
-            .changes(&[Change::Acl]);
+            .changes(&[Change::Acl])
+            .group("owa-acl");
             grant.command = Some(match denied {
                 Some((_, a)) => format!(
                     "icacls \"{target}\" /remove:d \"{}\"; icacls \"{target}\" /grant \"NT AUTHORITY\\Authenticated Users:(OI)(CI)(RX)\"",

@@ -237,14 +237,12 @@ impl Rule for AvInstalledNoExclusions {
                         &format!("Make {product}'s scanning exclusions match Microsoft's list for this Exchange version (\"Running Windows antivirus software on Exchange servers\"; CSS-Exchange Get-ExchAVExclusions.ps1 lists them)"),
                     )
                 };
+                let mut exclusions = exclusions.target(product).changes(&[Change::Policy]);
+                exclusions.items.push(format!(
+                    "and restore from {product}'s quarantine any Exchange file (.ps1, .dll, .config under the install path) it took"
+                ));
                 f.fix = vec![
-                    exclusions.target(product).changes(&[Change::Policy]),
-                    Action::new(
-                        Phase::Cause,
-                        &format!("Restore any Exchange file (.ps1, .dll, .config under the install path) that {product} quarantined, from its quarantine"),
-                    )
-                    .target(product)
-                    .changes(&[Change::File]),
+                    exclusions,
                     Action::new(
                         Phase::Prepare,
                         &format!("Turn off {product}'s real-time scanning until setup has finished (turn it back on after the verification step)"),

@@ -489,10 +489,6 @@ impl Rule for ExchangeServiceStopped {
                 fix.push(common::start_service(d));
             }
             fix.push(common::start_service(&s.name));
-            fix.push(common::verify(&format!(
-                "{} stays running; if it stops again, the System log (7000, 7001, 7023, 7031, 7034) says why",
-                s.name
-            )));
             f.fix = fix;
             f.confidence = Confidence::High;
             out.push(f);

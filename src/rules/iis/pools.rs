@@ -61,7 +61,8 @@ impl AppPoolMisconfigured {
                 severity: Severity::High,
                 looks_for: "in applicationHost.config: an Exchange pool (MSExchange*AppPool, DefaultAppPool) missing while the Client Access role is installed or an application refers to it, with processModel identityType other than LocalSystem, with autoStart=\"false\", or with enable32BitAppOnWin64=\"true\"".into(),
                 why: "Each Exchange virtual directory runs in its own pool as LocalSystem. A missing pool leaves its applications with nowhere to run; another identity cannot read Exchange's keys and files (WAS 5021/5059, HTTP 500/503); a pool with autoStart=false is not started by WAS after iisreset or a reboot, so its vdir answers 503 (MSExchangeSyncAppPool: ActiveSync down); a 32-bit pool cannot load 64-bit Exchange modules (IIS 2282).".into(),
-                // Per pool, filled in by `check`; the planner backs IIS up and runs iisreset.
+                // Per pool, filled in by `check`; the planner backs IIS up and runs iisreset, which
+        // starts every pool that starts automatically.
                 fix: vec![common::iisreset()],
                 references: vec![
                     "Microsoft Learn: Application pool identities and processModel (IIS configuration reference)".into(),
@@ -83,13 +84,6 @@ impl AppPoolMisconfigured {
         let mut f = self.meta.finding(Some(pool), evidence);
         f.title = format!("{pool} ({}): {}", pool_role(pool), problems.join("; "));
         let mut fix = actions.to_vec();
-        fix.push(
-            Action::new(Phase::Repair, &format!("Start the pool {pool}"))
-                .target(pool)
-                .command(&format!("{APPCMD} start apppool /apppool.name:\"{pool}\""))
-                .changes(&[Change::ServiceState])
-                .group("start-pool"),
-        );
         fix.extend(self.meta.fix.iter().cloned());
         f.fix = fix;
         f.explains = vec![
@@ -115,6 +109,7 @@ fn pool_setting(pool: &str, what: &str, setting: &str) -> Action {
             "{APPCMD} set apppool /apppool.name:\"{pool}\" {setting}"
         ))
         .changes(&[Change::IisConfig])
+        .group("apppool")
 }
 
 impl Default for AppPoolMisconfigured {
