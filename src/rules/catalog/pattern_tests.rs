@@ -21,6 +21,101 @@ struct Case {
 }
 
 const CASES: &[Case] = &[
+    // Rules written for the real setup-log excerpts (issue 14), each tried on other builds'
+    // wordings and languages, and on the near misses that share their words.
+    Case {
+        id: "msi-folder-access-denied",
+        log: &[
+            "[ERROR] Installing product G:\\exchangeserver.msi failed. Schwerwiegender Fehler bei der Installation. Error code is 1603. Last error reported by the MSI package is 'The installer has insufficient privileges to access this directory: C:\\Program Files\\Microsoft\\Exchange Server\\V15\\FrontEnd\\HttpProxy\\owa\\auth\\15.1.1913.  The installation cannot continue.'.",
+            "[ERROR] Installing product D:\\EXCHANGESERVER.msi failed. Fatal error during installation. Error code is 1603. Last error reported by the MSI package is 'Das Installationsprogramm hat keine ausreichenden Berechtigungen für den Zugriff auf dieses Verzeichnis: C:\\Program Files\\Microsoft\\Exchange Server\\V15\\Bin.'.",
+        ],
+        text: &[
+            (
+                "setup/ExchangeSetup.msilog",
+                "MSI (s) (E8:1C) [10:29:41:123]: Product: Microsoft Exchange Server -- Error 1303. The installer has insufficient privileges to access this directory: C:\\Program Files\\Microsoft\\Exchange Server\\V15\\ClientAccess\\Owa.",
+            ),
+            (
+                "setup/ExchangeSetup.msilog",
+                "MSI (s) (E8:1C) [10:29:41:120]: Note: 1: 1303 2: C:\\Program Files\\Microsoft\\Exchange Server\\V15\\ClientAccess\\Owa\\",
+            ),
+        ],
+        events: &[],
+        not: &[
+            "[ERROR] Installing product G:\\exchangeserver.msi failed. Fatal error during installation. Error code is 1603. Last error reported by the MSI package is 'Error writing to file: C:\\x.dll.'.",
+            "Installing a new product. Package: G:\\exchangeserver.msi. Property values: DISABLEERRORREPORTING=1",
+            "[WARNING] Error 13030. Unrelated.",
+        ],
+    },
+    Case {
+        id: "mmc-found-twice-on-path",
+        log: &[
+            "0.  ErrorRecord: Cannot convert 'System.Object[]' to the type 'System.String' required by parameter 'Destination'. Specified method is not supported.",
+            "[ERROR] Cannot convert 'System.Object[]' to the type 'System.String' required by parameter 'Destination'. Specified method is not supported.",
+            "1. ErrorRecord: System.Management.Automation.ParameterBindingException: Impossible de convertir « System.Object[] » en type « System.String » requis par le paramètre 'Destination'. La méthode spécifiée n'est pas prise en charge.",
+        ],
+        text: &[],
+        events: &[],
+        not: &[
+            // The same binding error on another parameter: appcmd output given to -Message.
+            "0. ErrorRecord: Cannot convert 'System.Object[]' to the type 'System.String' required by parameter 'Message'. Specified method is not supported.",
+            "Processing component 'Admin Tools Configuration' (Configuring the server.).",
+        ],
+    },
+    Case {
+        id: "email-address-policy-invalid",
+        log: &[
+            "[ERROR] The e-mail address policy object must have exactly one primary e-mail address with the prefix \"FAXMAKER\". Property Name:",
+            "604. ErrorRecord: Microsoft.Exchange.Data.DataValidationException: The e-mail address policy object must have exactly one primary e-mail address with the prefix \"FAXMAKER\". Property Name:",
+        ],
+        text: &[],
+        events: &[],
+        not: &[
+            "Processing object \"smtpDomain.com\".",
+            "[WARNING] The e-mail address policy \"Default Policy\" has not been applied.",
+        ],
+    },
+    Case {
+        id: "owa-mailbox-policy-conflict",
+        log: &[
+            "[ERROR] Microsoft.Exchange.Data.Directory.ADObjectAlreadyExistsException: Active Directory operation failed on dc1.contoso.com. The object 'CN=Default,CN=OWA Mailbox Policies,CN=Contoso,CN=Microsoft Exchange,CN=Services,CN=Configuration,DC=contoso,DC=com' already exists.",
+            "0.  ErrorRecord: Microsoft.Exchange.Data.Directory.ADObjectAlreadyExistsException: Fehler beim Active Directory-Vorgang auf dc1.contoso.com. Das Objekt 'CN=Default,CN=OWA Mailbox Policies,CN=Contoso,CN=Microsoft Exchange,CN=Services,CN=Configuration,DC=contoso,DC=com' ist bereits vorhanden.",
+        ],
+        text: &[],
+        events: &[],
+        not: &[
+            "Used domain controller dc1.contoso.com to read object CN=Default,CN=OWA Mailbox Policies,CN=Contoso,CN=Microsoft Exchange,CN=Services,CN=Configuration,DC=contoso,DC=com.",
+            "[ERROR] Active Directory operation failed on dc1. The object 'CN=Default,CN=Mobile Mailbox Policies,CN=Contoso' already exists.",
+        ],
+    },
+    Case {
+        id: "fms-service-start-failed",
+        log: &[
+            "[ERROR] Service 'FMS' failed to reach status 'Running' on this server.",
+            "[ERROR] Der Dienst 'FMS' hat den Status 'Running' auf diesem Server nicht erreicht.",
+            "[ERROR] Cannot start service FMS on computer '.'.",
+        ],
+        text: &[],
+        events: &[],
+        not: &[
+            "Service 'FMS' reached status 'Running' on this server.",
+            "[ERROR] Service 'MSExchangeFrontendTransport' failed to reach status 'Running' on this server.",
+        ],
+    },
+    Case {
+        id: "transport-service-start-failed",
+        log: &[
+            "[ERROR] Service 'MSExchangeTransport' failed to reach status 'Running' on this server.",
+            "[ERROR] サービス 'MSExchangeTransport' は状態 'Running' に到達できませんでした。",
+            "[ERROR] Cannot start service MSExchangeTransport on computer '.'.",
+        ],
+        text: &[],
+        events: &[],
+        not: &[
+            "Service 'MSExchangeTransport' reached status 'Running' on this server.",
+            "[ERROR] Service 'MSExchangeTransportLogSearch' failed to reach status 'Running' on this server.",
+            "[ERROR] Service 'MSExchangeFrontendTransport' failed to reach status 'Running' on this server.",
+        ],
+    },
     Case {
         id: "setup-resume-action-mismatch",
         log: &[
