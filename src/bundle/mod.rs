@@ -12,6 +12,7 @@ pub mod layout;
 pub mod limits;
 pub mod manifest;
 mod reader;
+pub mod shape;
 mod source;
 
 pub use layout::{ArtefactKind, classify};
