@@ -47,6 +47,7 @@ const BUILTIN: &[(&str, &str)] = &[
     ("msi-install-failed.toml", include_str!("../../rules/msi-install-failed.toml")),
     ("msi-installer-cache-missing.toml", include_str!("../../rules/msi-installer-cache-missing.toml")),
     ("msi-patch-not-applicable.toml", include_str!("../../rules/msi-patch-not-applicable.toml")),
+    ("org-container-missing.toml", include_str!("../../rules/org-container-missing.toml")),
     ("owa-mailbox-policy-conflict.toml", include_str!("../../rules/owa-mailbox-policy-conflict.toml")),
     ("powershell-execution-policy-gpo.toml", include_str!("../../rules/powershell-execution-policy-gpo.toml")),
     ("prereq-dotnet-missing.toml", include_str!("../../rules/prereq-dotnet-missing.toml")),

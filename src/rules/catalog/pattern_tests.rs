@@ -675,6 +675,21 @@ const CASES: &[Case] = &[
             "[ERROR] The term 'Stop-SetupService' is not recognized as the name of a cmdlet.",
         ],
     },
+    Case {
+        id: "org-container-missing",
+        log: &[
+            "Failed [Rule:AdInitErrorRule] [Message:Setup encountered a problem while validating the state of Active Directory: Couldn't find the Enterprise Organization container.  See the Exchange setup log for more information on this error.]",
+            "[ERROR] Microsoft.Exchange.Data.Directory.SystemConfiguration.OrgContainerNotFoundException: No se encontró el contenedor de la organización de Enterprise.",
+            "0.  ErrorRecord: Microsoft.Exchange.Data.Directory.SystemConfiguration.OrgContainerNotFoundException: Der Organisationscontainer wurde nicht gefunden.",
+        ],
+        text: &[],
+        events: &[],
+        not: &[
+            "Failed [Rule:AdInitErrorRule] [Message:Setup encountered a problem while validating the state of Active Directory: The Active Directory schema isn't up-to-date.]",
+            "Evaluated [Rule:AdInitErrorRule] [HasException:False] [Value:\"False\"] [ParentValue:\"<NULL>\"] [Thread:9] [Duration:00:00:00]",
+            "Used domain controller dc1.contoso.com to read object CN=Contoso,CN=Microsoft Exchange,CN=Services,CN=Configuration,DC=contoso,DC=com.",
+        ],
+    },
 ];
 /// A 2016 upgrade run whose body is `lines` at level 1; `completed` adds the success lines.
 fn run_text(day: u32, lines: &[&str], completed: bool) -> String {
