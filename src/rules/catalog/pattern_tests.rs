@@ -463,7 +463,11 @@ const CASES: &[Case] = &[
             "[09:51:03] State file C:\\ExchangeSetupLogs\\ServiceState.xml already exists.",
         )],
         events: &[],
-        not: &[],
+        not: &[
+            // A first run writes the state file: nothing stale yet.
+            "[09:51:03] Saving the state of services to C:\\ExchangeSetupLogs\\ServiceState.xml.",
+            "[09:51:03] Overwrite is specified.",
+        ],
     },
     Case {
         id: "dc-out-of-site",
