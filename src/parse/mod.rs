@@ -8,6 +8,7 @@
 
 pub mod acl;
 pub mod apphost;
+pub mod builds;
 pub mod csv;
 pub mod evtx;
 pub mod host;

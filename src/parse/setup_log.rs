@@ -553,7 +553,7 @@ impl<'a> State<'a> {
         for (i, (mut run, banner)) in self.finished.into_iter().enumerate() {
             run.is_last = i + 1 == count;
             if run.product.is_empty() {
-                run.product = product_of_version(run.version.as_deref()).to_string();
+                run.product = super::builds::product(run.version.as_deref()).to_string();
             }
             if run.start.is_none() {
                 // Console or wizard text: setup shows it only when a step failed.
@@ -640,19 +640,6 @@ fn error_record(text: &str) -> bool {
 /// the service name and status are not translated).
 fn is_error_text(text: &str) -> bool {
     command_start(text).is_some() || (text.contains("'Running'") && text.matches('\'').count() >= 4)
-}
-
-/// The product a setup version belongs to, for a run whose header was not read.
-fn product_of_version(version: Option<&str>) -> &'static str {
-    let mut parts = version.unwrap_or("").split('.');
-    match (parts.next(), parts.next()) {
-        (Some("8"), _) => "2007",
-        (Some("14"), _) => "2010",
-        (Some("15"), Some("0")) => "2013",
-        (Some("15"), Some("1")) => "2016",
-        (Some("15"), Some("2")) => "2019",
-        _ => "Server",
-    }
 }
 
 /// Sentences that end a run as failed. Searched in every stamped line, so built once: a
