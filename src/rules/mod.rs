@@ -51,6 +51,11 @@ pub trait Rule: Send + Sync {
     /// Adds what this rule needs kept during parsing (setup-log lines, event ids).
     fn interest(&self, _interest: &mut InterestBuilder) {}
     fn check(&self, ctx: &Context<'_>) -> Vec<Finding>;
+    /// The rule that reports the same cause from other evidence, when this one is a second
+    /// way of seeing it: summaries over many bundles count both under that rule's id.
+    fn same_cause_as(&self) -> Option<&str> {
+        None
+    }
 }
 
 impl RuleMeta {

@@ -109,6 +109,10 @@ struct RuleFile {
     explains: Vec<String>,
     #[serde(default)]
     confidence: Option<Confidence>,
+    /// The id of the rule that reports the same cause from other evidence (see
+    /// [`Rule::same_cause_as`]).
+    #[serde(default)]
+    same_cause_as: Option<String>,
     #[serde(rename = "match")]
     matcher: MatchSpec,
 }
@@ -200,6 +204,7 @@ pub struct PatternRule {
     any_run: bool,
     events: Vec<(String, Vec<u32>, Option<Regex>)>,
     errors: Vec<ErrorMatch>,
+    same_cause_as: Option<String>,
     /// The source file, for error messages and `exhume rules`.
     pub origin: String,
 }
@@ -297,6 +302,7 @@ impl PatternRule {
             any_run,
             events,
             errors,
+            same_cause_as: f.same_cause_as,
             origin: origin.to_string(),
         })
     }
@@ -342,6 +348,10 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Box<dyn Rule>>, LoadError> {
 impl Rule for PatternRule {
     fn meta(&self) -> &RuleMeta {
         &self.meta
+    }
+
+    fn same_cause_as(&self) -> Option<&str> {
+        self.same_cause_as.as_deref()
     }
 
     fn interest(&self, i: &mut InterestBuilder) {
@@ -442,6 +452,33 @@ mod tests {
         for (name, text) in BUILTIN {
             PatternRule::from_toml(name, text).unwrap_or_else(|e| panic!("{e}"));
         }
+    }
+
+    /// `same_cause_as` names another cause of the catalogue, which names none itself: a
+    /// summary counts both under that one id.
+    #[test]
+    fn same_cause_as_names_a_cause_that_stands_for_itself() {
+        let rules = crate::rules::builtin();
+        let mut seen = 0;
+        for r in &rules {
+            let Some(to) = r.same_cause_as() else {
+                continue;
+            };
+            seen += 1;
+            let m = r.meta();
+            assert_ne!(to, m.id);
+            assert_eq!(m.kind, FindingKind::Cause, "{}", m.id);
+            let target = rules
+                .iter()
+                .find(|t| t.meta().id == to)
+                .unwrap_or_else(|| panic!("{}: same_cause_as {to:?} is no rule", m.id));
+            assert_eq!(target.meta().kind, FindingKind::Cause, "{to}");
+            assert_eq!(target.same_cause_as(), None, "{to} names another cause");
+        }
+        assert!(
+            seen >= 1,
+            "setup-prereq-pending-reboot names pending-reboot"
+        );
     }
 
     #[test]
