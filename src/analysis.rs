@@ -153,8 +153,8 @@ pub fn analyze_prepared(
     }
 
     let diagnosis = Diagnosis {
-        schema_version: SCHEMA_VERSION,
-        exhume_version: env!("CARGO_PKG_VERSION"),
+        schema_version: SCHEMA_VERSION.into(),
+        exhume_version: env!("CARGO_PKG_VERSION").into(),
         bundle: BundleInfo {
             path: bundle.path.display().to_string(),
             form: bundle.form,

@@ -3,13 +3,13 @@
 use crate::bundle::{Custody, Form};
 use crate::facts::{Confidence, Evidence, Finding, Problem, RunOutcome, Severity, Skipped};
 use chrono::{DateTime, NaiveDateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Version of the JSON report schema (`docs/report-schema.md`).
 pub const SCHEMA_VERSION: &str = "2.0";
 
 /// What the bundle shows, in one word.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// A cause or symptom of high or critical severity was found.
@@ -23,7 +23,7 @@ pub enum Status {
     Inconclusive,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BundleInfo {
     pub path: String,
     pub form: Form,
@@ -38,7 +38,7 @@ pub struct BundleInfo {
     pub inside: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ClockInfo {
     pub offset_minutes: i32,
     pub source: crate::timeline::ClockSource,
@@ -46,7 +46,7 @@ pub struct ClockInfo {
 }
 
 /// One link in a root cause's chain: a finding it explains, `depth` steps away.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ChainLink {
     pub key: String,
     pub title: String,
@@ -55,7 +55,7 @@ pub struct ChainLink {
     pub via: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RootCause {
     pub id: String,
     pub key: String,
@@ -71,7 +71,7 @@ pub struct RootCause {
     pub fix: Vec<crate::repair::Action>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PlanStep {
     pub step: usize,
     pub phase: crate::repair::Phase,
@@ -91,7 +91,7 @@ pub struct PlanStep {
     pub from: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunSummary {
     pub log: String,
     pub index: usize,
@@ -112,7 +112,7 @@ pub struct RunSummary {
     pub notes: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EventCount {
     pub channel: String,
     pub provider: String,
@@ -120,10 +120,10 @@ pub struct EventCount {
     pub count: u64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Diagnosis {
-    pub schema_version: &'static str,
-    pub exhume_version: &'static str,
+    pub schema_version: String,
+    pub exhume_version: String,
     pub bundle: BundleInfo,
     pub clock: ClockInfo,
     pub status: Status,

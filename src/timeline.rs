@@ -8,7 +8,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde::Serialize;
 
 /// How the offset between the setup logs' local time and UTC was obtained.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ClockSource {
     /// `time_zone.utc_offset_minutes` in manifest.json.
@@ -251,7 +251,7 @@ pub fn entries_of(f: &crate::facts::Fact, clock: &Clock, out: &mut Vec<TimelineE
 }
 
 /// A setup error and an event close to it in time that concern the same thing.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct TimeLink {
     pub setup_error: String,
     pub event: String,

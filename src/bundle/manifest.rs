@@ -153,7 +153,7 @@ impl Manifest {
 }
 
 /// The result of checking the bundle against its manifest.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Custody {
     /// Files whose size and SHA-256 match.
     pub verified: usize,
@@ -167,7 +167,7 @@ pub struct Custody {
     pub truncated: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Altered {
     pub path: String,
     pub expected_sha256: String,

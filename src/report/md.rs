@@ -61,8 +61,8 @@ pub fn render(d: &Diagnosis) -> String {
     let _ = writeln!(
         o,
         "\n---\n*exhume {}, report schema {}. Locators are paths inside the bundle, with a line, record id, registry key or XML element.*",
-        text(d.exhume_version),
-        text(d.schema_version)
+        text(&d.exhume_version),
+        text(&d.schema_version)
     );
     o
 }
