@@ -310,8 +310,16 @@ fn batch(b: BatchArgs, quiet: bool) -> anyhow::Result<u8> {
     }
     let failed = result.failed();
     if !quiet {
+        let rendered: usize = result
+            .outcomes
+            .iter()
+            .map(|o| match o {
+                Outcome::Resumed { rendered, .. } => *rendered,
+                _ => 0,
+            })
+            .sum();
         eprintln!(
-            "exhume batch: {} analysed, {} resumed, {failed} failed{}; summaries in {}",
+            "exhume batch: {} analysed, {} resumed{}, {failed} failed{}; summaries in {}",
             result
                 .outcomes
                 .iter()
@@ -322,6 +330,11 @@ fn batch(b: BatchArgs, quiet: bool) -> anyhow::Result<u8> {
                 .iter()
                 .filter(|o| matches!(o, Outcome::Resumed { .. }))
                 .count(),
+            if rendered > 0 {
+                format!(" ({rendered} report(s) rendered from the stored analysis)")
+            } else {
+                String::new()
+            },
             if result.not_started > 0 {
                 format!(", {} not started (interrupted)", result.not_started)
             } else {
