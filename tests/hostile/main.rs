@@ -18,3 +18,4 @@ mod corpus;
 mod fuzz_regressions;
 mod verdict;
 mod absorbed;
+mod twins;
