@@ -62,7 +62,8 @@ pub enum Error {
     },
     #[error("{path}: empty bundle, nothing to analyse")]
     Empty { path: PathBuf },
-    #[error("{0}")]
+    // Transparent: the error *is* the manifest's, so its text appears once in the cause chain.
+    #[error(transparent)]
     Manifest(#[from] manifest::ManifestError),
 }
 

@@ -19,3 +19,4 @@ mod fuzz_regressions;
 mod verdict;
 mod absorbed;
 mod twins;
+mod messages;
