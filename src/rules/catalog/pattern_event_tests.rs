@@ -41,7 +41,7 @@ const EVENT_CASES: &[EventCase] = &[
         ],
         not: &[
             // HTTP.sys started, and the same id from another source.
-            ("HttpEvent", 15007, "http://*:80/"),
+            ("Microsoft-Windows-HttpEvent", 15007, "http://*:5985/wsman/"),
             ("Schannel", 15021, "0.0.0.0:444"),
         ],
     },
