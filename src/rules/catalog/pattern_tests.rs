@@ -695,6 +695,7 @@ fn facts(rule: &dyn Rule, log: &str, text: &[(&str, &str)], events: &[(&str, u32
                     format!("{provider} {id}"),
                 ),
                 kind: FactKind::Event(Event {
+                    repeats: None,
                     channel: "Application".into(),
                     provider: provider.to_string(),
                     event_id: *id,
