@@ -76,6 +76,7 @@ pub fn interest_of(rules: &[Box<dyn Rule>], opts: &Options) -> Result<parse::Int
     }
     let mut interest = ib.build()?;
     interest.events.all = opts.keep_all_events;
+    interest.events.link_window = opts.link_window;
     Ok(interest)
 }
 
