@@ -168,6 +168,7 @@ pub fn analyze_prepared(
             has_manifest: bundle.manifest.is_some(),
             custody,
             files: bundle.entries.len(),
+            inside: None,
         },
         clock: ClockInfo {
             offset_minutes: clock.offset_minutes,

@@ -13,6 +13,7 @@ pub mod layout;
 pub mod limits;
 pub mod manifest;
 mod reader;
+pub mod shape;
 mod source;
 mod twins;
 
