@@ -69,8 +69,14 @@ pub fn timeline(
     // Facts of the other artefacts, and events the event logs will not give again.
     let mut own = Vec::new();
     for f in analysis.facts.iter() {
-        let again = matches!(f.kind, FactKind::Event(_))
-            && streamed.contains(f.evidence.locator.path.as_str());
+        let again = match &f.kind {
+            // A fact standing for many events (`parse::digest`) names their logs, not one.
+            FactKind::Event(e) => match &e.repeats {
+                Some(r) => r.paths.iter().all(|p| streamed.contains(p.as_str())),
+                None => streamed.contains(f.evidence.locator.path.as_str()),
+            },
+            _ => false,
+        };
         if !again {
             entries_of(f, &analysis.clock, &mut own);
         }

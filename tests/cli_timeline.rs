@@ -295,3 +295,52 @@ fn a_folder_without_a_bundle_is_an_error_not_an_empty_timeline() {
     assert!(err.contains("not a bundle"), "{err}");
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
 }
+
+/// The same event 80 times in two logs, far from any setup run: the analysis folds all but the
+/// first and last ten into one fact naming both logs. Each event is written once, from the
+/// logs, and the rows the finding cites carry its id.
+#[test]
+fn folded_events_are_written_once_each() {
+    use chrono::{Duration, TimeZone, Utc};
+    use samplegen::artefacts::{classic_event, evtx};
+    let at = |minutes: i64| {
+        Utc.with_ymd_and_hms(2024, 3, 12, 9, 0, 0).single().unwrap() + Duration::minutes(minutes)
+    };
+    let lost_binding = |minutes: i64| {
+        let mut e = classic_event(
+            at(minutes),
+            "System",
+            "EX01.contoso.com",
+            "Microsoft-Windows-HttpEvent",
+            15021,
+            2,
+            &["0.0.0.0:444"],
+        );
+        e.provider_guid = Some("{7b6bc78c-898b-4170-bbf8-1a469ea43fc5}".into());
+        e.qualifiers = None;
+        e
+    };
+    let old = evtx((0..40).map(lost_binding).collect(), 100);
+    let new = evtx((60..100).map(lost_binding).collect(), 500);
+    let dir = temp_folder(&[
+        ("evtx/System.evtx", &new),
+        ("evtx/System-archive.evtx", &old),
+    ]);
+    let path = dir.path().to_string_lossy().into_owned();
+    let r = rows(&[&path]);
+    let events: Vec<&Value> = r.iter().filter(|v| s(v, "source") == "EVTX").collect();
+    assert_eq!(events.len(), 80, "{r:#?}");
+    let mut locators: Vec<&str> = events.iter().map(|v| s(v, "locator")).collect();
+    locators.sort_unstable();
+    locators.dedup();
+    assert_eq!(locators.len(), 80);
+    assert!(
+        r.iter()
+            .all(|v| !s(v, "message").contains("more events like these"))
+    );
+    assert!(
+        events
+            .iter()
+            .any(|v| s(v, "tag").contains("http-ssl-binding-broken"))
+    );
+}
