@@ -344,3 +344,20 @@ fn folded_events_are_written_once_each() {
             .any(|v| s(v, "tag").contains("http-ssl-binding-broken"))
     );
 }
+
+#[test]
+fn redacted_rows_hide_the_server_in_every_column() {
+    let r = rows(&[&seed(), "--redact"]);
+    let plain = rows(&[&seed()]);
+    assert_eq!(r.len(), plain.len());
+    let host = s(&plain[0], "computer").to_lowercase();
+    assert!(host.starts_with("ex01"), "{host}");
+    for v in &r {
+        let line = v.to_string().to_lowercase();
+        assert!(
+            !line.contains("ex01") && !line.contains("contoso"),
+            "{line}"
+        );
+        assert!(s(v, "computer").starts_with("host-"), "{v}");
+    }
+}
