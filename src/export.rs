@@ -52,10 +52,17 @@ pub fn timeline(
 ) -> Result<Export, Error> {
     use rayon::prelude::*;
     let bundle = Bundle::open(path, &opts.limits)?;
+    // A log the analysis could not read is said once, as skipped, not read again.
+    let unread: HashSet<&str> = analysis
+        .diagnosis
+        .skipped
+        .iter()
+        .map(|s| s.path.as_str())
+        .collect();
     let logs: Vec<_> = bundle
         .entries
         .iter()
-        .filter(|e| e.kind == Some(ArtefactKind::Evtx))
+        .filter(|e| e.kind == Some(ArtefactKind::Evtx) && !unread.contains(e.path.as_str()))
         .collect();
     let streamed: BTreeSet<&str> = logs.iter().map(|e| e.path.as_str()).collect();
     let runs = Mutex::new(Runs::default());
@@ -82,7 +89,8 @@ pub fn timeline(
         }
     }
     push(own);
-    let mut problems = setup_lines(&bundle, analysis, opts, &push);
+    let mut problems = skipped(analysis);
+    problems.extend(setup_lines(&bundle, analysis, opts, &push));
 
     let clock: &Clock = &analysis.clock;
     let emit = |facts: Vec<crate::facts::Fact>| {
@@ -142,6 +150,30 @@ pub fn timeline(
         local_rows,
     })
 }
+
+/// Members the analysis did not read: none of their rows is in the timeline, and the analyst
+/// is told why (the first [`SKIPPED_SAID`], then how many more).
+fn skipped(analysis: &Analysis) -> Vec<Problem> {
+    let all = &analysis.diagnosis.skipped;
+    let mut out: Vec<Problem> = all
+        .iter()
+        .take(SKIPPED_SAID)
+        .map(|s| Problem {
+            path: s.path.clone(),
+            message: format!("not in the timeline: {}", s.reason),
+        })
+        .collect();
+    if all.len() > SKIPPED_SAID {
+        out.push(Problem {
+            path: format!("{} more member(s)", all.len() - SKIPPED_SAID),
+            message: "not in the timeline either (`exhume analyze` lists them)".into(),
+        });
+    }
+    out
+}
+
+/// Skipped members named one by one on stderr.
+const SKIPPED_SAID: usize = 20;
 
 /// The finding ids that cite each locator.
 fn tags(analysis: &Analysis) -> HashMap<String, BTreeSet<String>> {
