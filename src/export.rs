@@ -53,12 +53,7 @@ pub fn timeline(
     use rayon::prelude::*;
     let bundle = Bundle::open(path, &opts.limits)?;
     // A log the analysis could not read is said once, as skipped, not read again.
-    let unread: HashSet<&str> = analysis
-        .diagnosis
-        .skipped
-        .iter()
-        .map(|s| s.path.as_str())
-        .collect();
+    let unread = unread(analysis);
     let logs: Vec<_> = bundle
         .entries
         .iter()
@@ -172,6 +167,16 @@ fn skipped(analysis: &Analysis) -> Vec<Problem> {
     out
 }
 
+/// The members the analysis could not read.
+fn unread(analysis: &Analysis) -> HashSet<&str> {
+    analysis
+        .diagnosis
+        .skipped
+        .iter()
+        .map(|s| s.path.as_str())
+        .collect()
+}
+
 /// Skipped members named one by one on stderr.
 const SKIPPED_SAID: usize = 20;
 
@@ -205,11 +210,12 @@ fn setup_lines(
         .setup_lines()
         .map(|(f, _)| f.evidence.locator.to_string())
         .collect();
+    let unread = unread(analysis);
     let mut problems = Vec::new();
     for entry in bundle
         .entries
         .iter()
-        .filter(|e| e.kind == Some(ArtefactKind::SetupLog))
+        .filter(|e| e.kind == Some(ArtefactKind::SetupLog) && !unread.contains(e.path.as_str()))
     {
         let mut sink = crate::parse::Sink::with_limits(&opts.limits, Default::default());
         let read = bundle.with_reader(entry, |r| {
@@ -243,6 +249,32 @@ fn setup_lines(
             entries_of(f, &analysis.clock, &mut entries);
         }
         push(entries);
+        // Excerpts pasted without their time stamps: what they say has no place in time.
+        let undated = sink
+            .facts
+            .iter()
+            .filter(|f| {
+                f.time.is_none()
+                    && match f.kind {
+                        FactKind::SetupLine(_) => !known.contains(&f.evidence.locator.to_string()),
+                        FactKind::SetupRun(_) | FactKind::SetupError(_) => true,
+                        _ => false,
+                    }
+            })
+            .count()
+            + analysis
+                .facts
+                .setup_lines()
+                .filter(|(f, _)| f.time.is_none() && f.evidence.locator.path == entry.path)
+                .count();
+        if undated > 0 {
+            problems.push(Problem {
+                path: entry.path.clone(),
+                message: format!(
+                    "{undated} setup-log fact(s) carry no time stamp and are not in the timeline (`exhume analyze` reports them)"
+                ),
+            });
+        }
     }
     problems
 }

@@ -386,3 +386,28 @@ fn a_log_that_cannot_be_read_is_named_once_on_stderr() {
         "{csv}"
     );
 }
+
+/// An excerpt pasted without its time stamps (as in a ticket or a forum post): the analysis
+/// reads its error, the timeline has no time to put it at, and says so.
+#[test]
+fn undated_setup_facts_are_counted_on_stderr() {
+    let log = "Error:\r\n\
+               The following error was generated when \"$error.Clear();\r\n\
+               if ($RoleStartTransportService)\r\n\
+               {\r\n\
+               start-SetupService -ServiceName FMS\r\n\
+               }\r\n\
+               \" was run: \"Service 'FMS' failed to reach status 'Running' on this server.\".\r\n";
+    let dir = temp_folder(&[("setup/ExchangeSetup.log", log.as_bytes())]);
+    let path = dir.path().to_string_lossy().into_owned();
+    let out = exhume(&["timeline", &path]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8(out.stdout).unwrap().lines().count(), 1);
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("exhume: setup/ExchangeSetup.log: ")
+                && l.contains("no time stamp")),
+        "{err}"
+    );
+}
