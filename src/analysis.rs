@@ -20,6 +20,9 @@ pub struct Options {
     pub keep_all_events: bool,
     /// How far from a setup error an event may be to be linked to it (default 5 minutes).
     pub link_window: Option<chrono::Duration>,
+    /// The setup logs' UTC offset in minutes, as the analyst knows it (`--utc-offset`): used
+    /// over anything the bundle says.
+    pub utc_offset: Option<i32>,
 }
 
 /// Default for [`Options::link_window`].
@@ -76,6 +79,7 @@ pub fn interest_of(rules: &[Box<dyn Rule>], opts: &Options) -> Result<parse::Int
     }
     let mut interest = ib.build()?;
     interest.events.all = opts.keep_all_events;
+    interest.events.link_window = opts.link_window;
     Ok(interest)
 }
 
@@ -97,13 +101,20 @@ pub fn analyze_prepared(
     let sha256 = bundle.digest().ok();
 
     let facts = FactSet::new(parsed.facts);
-    let clock = timeline::choose_clock(
-        bundle
-            .manifest
-            .as_ref()
-            .and_then(|m| m.utc_offset_minutes()),
-        &facts,
-    );
+    let clock = match opts.utc_offset {
+        Some(offset_minutes) => timeline::Clock {
+            offset_minutes,
+            source: timeline::ClockSource::Given,
+            pairs: 0,
+        },
+        None => timeline::choose_clock(
+            bundle
+                .manifest
+                .as_ref()
+                .and_then(|m| m.utc_offset_minutes()),
+            &facts,
+        ),
+    };
     let ctx = Context {
         facts: &facts,
         clock: &clock,
@@ -130,6 +141,7 @@ pub fn analyze_prepared(
         skipped: &skipped,
         partial: &parsed.partial,
         manifest: bundle.manifest.as_ref(),
+        manifest_unusable: bundle.manifest_unusable.as_deref(),
         custody: custody.as_ref(),
     });
     let runs = run_summaries(&facts, &clock);
@@ -307,6 +319,8 @@ struct Seen<'a> {
     skipped: &'a [crate::facts::Skipped],
     partial: &'a [crate::facts::Skipped],
     manifest: Option<&'a bundle::Manifest>,
+    /// Why the bundle's manifest could not be used, if it has one.
+    manifest_unusable: Option<&'a str>,
     custody: Option<&'a bundle::Custody>,
 }
 
@@ -327,10 +341,13 @@ fn missing_evidence(e: &Seen<'_>) -> Vec<String> {
         out.push("no readable ExchangeSetup.log (setup/ExchangeSetup.log)".to_string());
     }
     if e.manifest.is_none() {
-        out.push(
-            "no usable manifest.json: whether evidence is missing from the bundle cannot be checked"
+        out.push(match e.manifest_unusable {
+            Some(why) => format!(
+                "no usable manifest.json ({why}): whether evidence is missing from the bundle cannot be checked"
+            ),
+            None => "no usable manifest.json: whether evidence is missing from the bundle cannot be checked"
                 .to_string(),
-        );
+        });
     }
     for s in e.skipped {
         if is_evidence(&s.path) {

@@ -18,3 +18,6 @@ mod corpus;
 mod fuzz_regressions;
 mod verdict;
 mod absorbed;
+mod twins;
+mod messages;
+mod memory;
