@@ -135,9 +135,17 @@ pub fn analyze_prepared(
     });
     let runs = run_summaries(&facts, &clock);
     let status = correlate::status(&findings, &missing);
-    let correlation = correlate::correlate(&findings);
     let last_run = runs.last();
-    let verdict = correlate::verdict(status, &findings, &correlation, last_run, &missing);
+    let correlation = correlate::correlate(&findings, &crate::repair::PlanContext { last_run });
+    let coverage = coverage(&parsed.used);
+    let verdict = correlate::verdict(
+        status,
+        &findings,
+        &correlation,
+        last_run,
+        &missing,
+        &coverage,
+    );
     if bundle.manifest.is_none() {
         problems.push(crate::facts::Problem {
             path: "manifest.json".into(),
@@ -166,7 +174,10 @@ pub fn analyze_prepared(
             description: clock.describe(),
         },
         status,
-        verdict,
+        verdict: verdict.headline,
+        broke: verdict.broke,
+        checked: coverage.checked,
+        not_in_bundle: coverage.absent,
         root_causes: correlation.root_causes,
         contributing: correlation.contributing,
         unexplained: correlation.unexplained,
@@ -238,14 +249,55 @@ fn run_summaries(facts: &FactSet, clock: &Clock) -> Vec<RunSummary> {
             version: r.version.clone(),
             mode: r.mode.clone(),
             start_local: r.start,
-            start_utc: clock.to_utc(Stamp::Local(r.start)),
+            start_utc: r.start.map(|s| clock.to_utc(Stamp::Local(s))),
+            start_known: r.header && r.start.is_some(),
             end_utc: r.end.map(|e| clock.to_utc(Stamp::Local(e))),
             outcome: r.outcome,
             failed_task: r.failed_task.clone(),
             errors: r.error_count,
             locator: f.evidence.locator.to_string(),
+            notes: r.notes.clone(),
         })
         .collect()
+}
+
+/// The kinds of evidence read, in plain words, and those a verdict depends on that the bundle
+/// does not have at all: the same whether or not a manifest says why.
+fn coverage(used: &[String]) -> correlate::Coverage {
+    const KINDS: &[(&str, bool)] = &[
+        ("setup logs", true),
+        ("event logs", true),
+        ("services", true),
+        ("registry", true),
+        ("IIS configuration", true),
+        ("installed programs", false),
+        ("file inventory", false),
+        ("folder permissions", false),
+    ];
+    let kind_of = |p: &str| match bundle::classify(p) {
+        Some(ArtefactKind::SetupLog | ArtefactKind::SetupText) => Some("setup logs"),
+        Some(ArtefactKind::Evtx) => Some("event logs"),
+        Some(ArtefactKind::Services) => Some("services"),
+        Some(ArtefactKind::Registry) => Some("registry"),
+        Some(ArtefactKind::AppHostConfig | ArtefactKind::WebConfig) => Some("IIS configuration"),
+        Some(ArtefactKind::Software) => Some("installed programs"),
+        Some(ArtefactKind::FileVersions | ArtefactKind::Inventory) => Some("file inventory"),
+        Some(ArtefactKind::Acl) => Some("folder permissions"),
+        _ => None,
+    };
+    let read: std::collections::BTreeSet<&str> = used.iter().filter_map(|p| kind_of(p)).collect();
+    correlate::Coverage {
+        checked: KINDS
+            .iter()
+            .filter(|(k, _)| read.contains(k))
+            .map(|(k, _)| k.to_string())
+            .collect(),
+        absent: KINDS
+            .iter()
+            .filter(|(k, core)| *core && !read.contains(k))
+            .map(|(k, _)| k.to_string())
+            .collect(),
+    }
 }
 
 /// What [`missing_evidence`] looks at.
@@ -274,12 +326,9 @@ fn missing_evidence(e: &Seen<'_>) -> Vec<String> {
     if e.facts.runs().next().is_none() {
         out.push("no readable ExchangeSetup.log (setup/ExchangeSetup.log)".to_string());
     }
-    if e.manifest.is_none() {
-        out.push(
-            "no usable manifest.json: whether evidence is missing from the bundle cannot be checked"
-                .to_string(),
-        );
-    }
+    // Without a manifest nobody can say what the collector meant to send; the verdict then says
+    // which kinds of evidence were read and which the bundle lacks, exactly as with a manifest
+    // (see `coverage`), and the missing manifest is listed among the problems.
     for s in e.skipped {
         if is_evidence(&s.path) {
             out.push(format!("{} could not be read: {}", s.path, s.reason));

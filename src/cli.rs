@@ -86,6 +86,9 @@ pub struct AnalyzeArgs {
     /// user-1, ip-1), the same token for the same name, to share the report outside the client.
     #[arg(long)]
     pub redact: bool,
+    /// Text report: every evidence line of every finding (by default the best three).
+    #[arg(short, long)]
+    pub verbose: bool,
     #[command(flatten)]
     pub common: CommonArgs,
 }

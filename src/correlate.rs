@@ -7,6 +7,8 @@
 
 use crate::diagnosis::{ChainLink, PlanStep, RootCause, Status};
 use crate::facts::{Confidence, Finding, FindingKind, Severity};
+use crate::repair::PlanContext;
+use crate::repair::plan::Role;
 use std::collections::{BTreeSet, VecDeque};
 
 /// The graph over one bundle's findings.
@@ -118,7 +120,7 @@ pub struct Correlation {
     pub plan: Vec<PlanStep>,
 }
 
-pub fn correlate(findings: &[Finding]) -> Correlation {
+pub fn correlate(findings: &[Finding], ctx: &PlanContext<'_>) -> Correlation {
     let g = Graph::new(findings);
     let roots = g.roots();
     let mut reached = BTreeSet::new();
@@ -171,7 +173,7 @@ pub fn correlate(findings: &[Finding]) -> Correlation {
         .filter(|i| !reached.contains(i))
         .filter(|&i| findings[i].kind == FindingKind::Symptom)
         .collect();
-    let plan = plan(findings, &g, &roots, &contributing, &unexplained);
+    let plan = plan(findings, &g, &roots, &contributing, &unexplained, ctx);
     Correlation {
         root_causes,
         contributing: contributing.iter().map(|&i| findings[i].key()).collect(),
@@ -180,35 +182,27 @@ pub fn correlate(findings: &[Finding]) -> Correlation {
     }
 }
 
-fn is_rerun(step: &str) -> bool {
-    let s = step.to_ascii_lowercase();
-    s.contains("re-run setup") || s.contains("rerun setup")
-}
-
-/// Merges the fix steps into one ordered, de-duplicated plan: back up, fix the causes, re-run
-/// setup once, repair what setup does not, then verify.
+/// The plan: every actionable finding's actions, causes first, then what they explain.
 fn plan(
     findings: &[Finding],
     g: &Graph<'_>,
     roots: &[usize],
     contributing: &[usize],
     unexplained: &[usize],
+    ctx: &PlanContext<'_>,
 ) -> Vec<PlanStep> {
-    let actionable: Vec<usize> = roots.iter().chain(unexplained).copied().collect();
-    if actionable.is_empty() && contributing.is_empty() {
+    if roots.is_empty() && contributing.is_empty() && unexplained.is_empty() {
         return Vec::new();
     }
-    // The order fixes are applied in: the causes, what made them worse, then (after setup has
-    // been re-run) what setup does not repair by itself.
-    let mut order: Vec<usize> = roots.to_vec();
-    order.extend(contributing);
-    for &r in roots {
-        order.extend(g.chain(r).iter().map(|c| c.0));
+    let mut order: Vec<(usize, Role)> = Vec::new();
+    let push = |i: usize, role: Role, order: &mut Vec<(usize, Role)>| {
+        if !order.iter().any(|(j, _)| *j == i) {
+            order.push((i, role));
+        }
+    };
+    for &r in roots.iter().chain(contributing) {
+        push(r, Role::Cause, &mut order);
     }
-    for &c in contributing {
-        order.extend(g.chain(c).iter().map(|l| l.0));
-    }
-    order.extend(unexplained);
     let root_subjects: Vec<(&str, &str)> = roots
         .iter()
         .filter_map(|&r| {
@@ -218,108 +212,26 @@ fn plan(
                 .map(|s| (findings[r].id.as_str(), s))
         })
         .collect();
-
-    let mut phases: [Vec<(String, Vec<String>)>; 5] = Default::default();
-    let all_keys: Vec<String> = actionable.iter().map(|&i| findings[i].key()).collect();
-    phases[Phase::Backup as usize].push((
-        "Back up before changing anything: export HKLM\\SOFTWARE\\Microsoft\\ExchangeServer with `reg export`, back up the IIS configuration with `%windir%\\system32\\inetsrv\\appcmd add backup`, and copy the web.config files you will edit.".into(),
-        all_keys.clone(),
-    ));
-    for (pos, &i) in order.iter().enumerate() {
-        let f = &findings[i];
-        // A finding in a chain about the same subject as its root cause (the same disabled
-        // service seen from another rule) is fixed by the root cause's steps.
-        let is_root = pos < roots.len();
-        if !is_root
-            && f.subject
+    for &r in roots.iter().chain(contributing) {
+        for (i, _, _) in g.chain(r) {
+            // The root seen again by another rule (the same disabled service) is fixed by the
+            // root's own actions.
+            let f = &findings[i];
+            if f.subject
                 .as_deref()
                 .is_some_and(|s| root_subjects.iter().any(|(id, rs)| *rs == s && *id != f.id))
-        {
-            continue;
-        }
-        let after_rerun = !is_root && !contributing.contains(&i);
-        for step in &f.fix {
-            let phase = match classify(step) {
-                Some(p) => p,
-                None if after_rerun => Phase::Repair,
-                None => Phase::Cause,
-            };
-            if phase == Phase::Meta && !roots.is_empty() {
+            {
                 continue;
             }
-            let bucket = &mut phases[phase.slot()];
-            match bucket.iter_mut().find(|(t, _)| t == step) {
-                Some((_, from)) => {
-                    if !from.contains(&f.key()) {
-                        from.push(f.key());
-                    }
-                }
-                None => bucket.push((step.clone(), vec![f.key()])),
-            }
+            push(i, Role::Effect, &mut order);
         }
     }
-    // Setup is re-run once, whoever asks for it.
-    if phases[Phase::Rerun as usize].len() > 1 {
-        let mut merged = phases[Phase::Rerun as usize].remove(0);
-        for (_, from) in phases[Phase::Rerun as usize].drain(..) {
-            for k in from {
-                if !merged.1.contains(&k) {
-                    merged.1.push(k);
-                }
-            }
-        }
-        phases[Phase::Rerun as usize].push(merged);
+    for &u in unexplained {
+        // A symptom nothing explains is fixed where it is: its own steps remove its cause.
+        push(u, Role::Cause, &mut order);
     }
-    phases[Phase::Verify as usize].push((
-        "Verify: every Exchange service set to Automatic is running (`Get-Service MSExchange*`), `Test-ServiceHealth` is clean, the role keys under HKLM\\SOFTWARE\\Microsoft\\ExchangeServer have ConfiguredVersion equal to UnpackedVersion and no Watermark/Action, OWA/ECP/EWS/ActiveSync answer, and mail flows; then collect a new bundle and run exhume again.".into(),
-        all_keys,
-    ));
-    phases
-        .into_iter()
-        .flatten()
-        .enumerate()
-        .map(|(i, (text, from))| PlanStep {
-            step: i + 1,
-            text,
-            from,
-        })
-        .collect()
-}
-
-/// Where a fix step belongs in the merged plan.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    Backup = 0,
-    Cause = 1,
-    Rerun = 2,
-    Repair = 3,
-    Verify = 4,
-    /// "Fix the cause first": said by the plan's order when a root cause is known.
-    Meta = 5,
-}
-
-impl Phase {
-    fn slot(self) -> usize {
-        match self {
-            Phase::Meta => Phase::Cause as usize,
-            p => p as usize,
-        }
-    }
-}
-
-fn classify(step: &str) -> Option<Phase> {
-    let s = step.trim_start().to_ascii_lowercase();
-    if s.starts_with("back up") || s.starts_with("save the current") {
-        Some(Phase::Backup)
-    } else if s.starts_with("verify") {
-        Some(Phase::Verify)
-    } else if is_rerun(&s) {
-        Some(Phase::Rerun)
-    } else if s.starts_with("fix the cause of the failed setup run") {
-        Some(Phase::Meta)
-    } else {
-        None
-    }
+    let list: Vec<(&Finding, Role)> = order.iter().map(|&(i, r)| (&findings[i], r)).collect();
+    crate::repair::plan(&list, ctx)
 }
 
 /// One word for the bundle, from the findings and the evidence that could not be read.
@@ -345,188 +257,296 @@ pub fn status(findings: &[Finding], missing_evidence: &[String]) -> Status {
     }
 }
 
-/// One sentence a busy engineer can act on.
+/// The verdict: a headline of at most two sentences, and what the root cause broke.
+pub struct Verdict {
+    pub headline: String,
+    pub broke: Vec<String>,
+}
+
+/// Most words a headline may have: a manager reads it whole.
+pub const HEADLINE_WORDS: usize = 45;
+
+/// The artefact kinds a verdict depends on, and which of them the bundle had.
+#[derive(Debug, Default, Clone)]
+pub struct Coverage {
+    /// Kinds read, in plain words ("setup logs", "event logs", …).
+    pub checked: Vec<String>,
+    /// Kinds a verdict depends on that the bundle does not have at all.
+    pub absent: Vec<String>,
+}
+
+/// The headline and the "what it broke" list, from structured pieces: the failed run, the root
+/// causes' short names, the effects by finding id, counts in words. Never event text.
 pub fn verdict(
     status: Status,
     findings: &[Finding],
     c: &Correlation,
     last_run: Option<&crate::diagnosis::RunSummary>,
     missing: &[String],
-) -> String {
-    let title = |key: &str| {
-        findings
-            .iter()
-            .find(|f| f.key() == key)
-            .map(|f| f.title.clone())
-            .unwrap_or_else(|| key.to_string())
-    };
-    let mut s = String::new();
+    coverage: &Coverage,
+) -> Verdict {
+    use crate::repair::words;
+    let by_key = |key: &str| findings.iter().find(|f| f.key() == key);
+    let mut broke: Vec<String> = Vec::new();
+    let mut first = String::new();
+    let mut second: Vec<String> = Vec::new();
     if let Some(root) = c.root_causes.first() {
         let stopped = root
             .explains
             .iter()
-            .filter_map(|k| findings.iter().find(|f| &f.key() == k))
-            .find(|f| f.id == crate::rules::setup::SetupStopped::ID);
-        match stopped {
-            Some(st) => s.push_str(&format!(
-                "{} because {}.",
-                st.title.replace(" on critical errors", ""),
-                lower_first(&root.title)
-            )),
-            None => s.push_str(&format!("Root cause: {}.", root.title)),
+            .chain(std::iter::once(&root.key))
+            .filter_map(|k| by_key(k))
+            .any(|f| f.id == crate::rules::setup::SetupStopped::ID);
+        let fallback = root.id == "setup-error-unrecognised";
+        let run = last_run.filter(|_| stopped || fallback).map(|r| {
+            let v = r
+                .version
+                .as_deref()
+                .map(|v| format!(" {v}"))
+                .unwrap_or_default();
+            match r.failed_task.as_deref().map(task_name) {
+                Some(t) => format!("Setup{v} stopped at {t}"),
+                None => format!("Setup{v} stopped"),
+            }
+        });
+        let causes: Vec<String> = c
+            .root_causes
+            .iter()
+            .take(2)
+            .filter_map(|r| by_key(&r.key))
+            .map(cause_phrase)
+            .collect();
+        first = match (&run, fallback) {
+            (Some(r), true) => format!(
+                "{r} on an error no known rule matches; its text is quoted under Root cause."
+            ),
+            (Some(r), false) => format!("{r} because {}.", join_and_owned(&causes)),
+            (None, _) => format!("Root cause: {}.", join_and_owned(&causes)),
+        };
+        if c.root_causes.len() > 2 {
+            second.push(format!(
+                "{} more root causes are listed below",
+                words::number(c.root_causes.len() - 2)
+            ));
         }
         // The root seen again by another rule (the same service) is not one of its effects.
-        let effects = effects(
-            root.chain.iter().map(|l| l.key.as_str()).filter(|k| {
-                root.subject
-                    .as_ref()
-                    .is_none_or(|s| !k.ends_with(&format!(":{s}")))
-            }),
-            findings,
-        );
-        if !effects.is_empty() {
-            s.pop();
-            s.push_str(&format!("; as a result {}.", join_and(&effects)));
+        let chain_keys: Vec<&str> = c
+            .root_causes
+            .iter()
+            .flat_map(|r| {
+                r.chain.iter().map(|l| l.key.as_str()).filter(|k| {
+                    r.subject
+                        .as_ref()
+                        .is_none_or(|s| !k.ends_with(&format!(":{s}")))
+                })
+            })
+            .collect();
+        let mut areas: Vec<&'static str> = Vec::new();
+        for k in chain_keys {
+            let Some(f) = by_key(k) else { continue };
+            if let Some((_, area, detail)) = EFFECTS.iter().find(|(id, _, _)| *id == f.id) {
+                if !areas.contains(area) {
+                    areas.push(area);
+                }
+                let d = detail.to_string();
+                if !broke.contains(&d) {
+                    broke.push(d);
+                }
+            }
         }
-        for other in c.root_causes.iter().skip(1).take(2) {
-            s.push_str(&format!(
-                " Also a root cause: {}.",
-                lower_first(&other.title)
-            ));
+        if !areas.is_empty() {
+            second.push(format!("it left {}", join_and(&areas)));
         }
     } else if status == Status::Failed {
         let top = findings
             .iter()
             .filter(|f| f.kind == FindingKind::Symptom)
             .max_by_key(|f| f.severity);
-        s.push_str(&match top {
+        first = match top {
             Some(t) => format!(
-                "{}; no cause could be identified from the evidence: read the error text it cites.",
-                t.title
+                "{}, and the evidence names no cause: the symptoms are listed below.",
+                short(&t.title)
             ),
-            None => "Failure found but no cause identified.".into(),
-        });
+            None => "A failure was found, and the evidence names no cause.".into(),
+        };
     }
-    for k in c.contributing.iter().take(2) {
-        s.push_str(&format!(" Likely contributing cause: {}.", title(k)));
+    for k in c.contributing.iter().take(1) {
+        if let Some(f) = by_key(k) {
+            let who = f
+                .subject
+                .clone()
+                .unwrap_or_else(|| lower_first(&short(&f.title)));
+            second.push(format!("{who} may have contributed"));
+        }
     }
     if !c.unexplained.is_empty() && !c.root_causes.is_empty() {
-        s.push_str(&format!(
-            " {} symptom(s) remain unexplained.",
-            c.unexplained.len()
+        second.push(format!(
+            "{} {} unexplained",
+            words::count(c.unexplained.len(), "symptom", "symptoms"),
+            if c.unexplained.len() == 1 {
+                "remains"
+            } else {
+                "remain"
+            }
         ));
     }
+    let issues = findings
+        .iter()
+        .filter(|f| f.severity >= Severity::Medium && f.kind != FindingKind::Info)
+        .count();
+    let checked = if coverage.checked.is_empty() {
+        "bundle".to_string()
+    } else {
+        join_and_owned(&coverage.checked)
+    };
+    let as_far = match coverage.absent.as_slice() {
+        [] => String::new(),
+        absent => format!("; the bundle has no {}", join_or(absent)),
+    };
+    let are = |n: usize| if n == 1 { "is" } else { "are" };
     match status {
-        Status::Healthy => match last_run {
-            Some(r) => s.push_str(&format!(
-                "No issues found: the last setup run ({}) completed and no rule fired.",
-                r.version.as_deref().unwrap_or("version not logged")
-            )),
-            None => s.push_str("No issues found."),
-        },
-        Status::Inconclusive => {
-            // The verdict is one sentence: the full list is in `missing_evidence`.
-            const SHOWN: usize = 5;
-            let mut list = missing
-                .iter()
-                .take(SHOWN)
-                .cloned()
-                .collect::<Vec<_>>()
-                .join("; ");
-            if missing.len() > SHOWN {
-                list.push_str(&format!(" and {} more", missing.len() - SHOWN));
-            }
-            let n = findings
-                .iter()
-                .filter(|f| f.severity >= Severity::Medium && f.kind != FindingKind::Info)
-                .count();
-            let head = if n == 0 {
+        Status::Healthy => {
+            let run = last_run
+                .map(|r| {
+                    format!(
+                        "the last setup run ({}) completed",
+                        r.version.as_deref().unwrap_or("version not logged")
+                    )
+                })
+                .unwrap_or_else(|| "no setup run failed".into());
+            first = if coverage.absent.is_empty() {
+                format!("Healthy: {run} and nothing wrong was found in the {checked}.")
+            } else {
                 format!(
-                    "Inconclusive: nothing wrong was found, but evidence needed for a verdict is missing or unreadable: {list}."
+                    "Healthy as far as checked: {run} and nothing wrong was found in the {checked}{as_far}."
+                )
+            };
+        }
+        Status::Inconclusive => {
+            let what = words::count(missing.len(), "piece", "pieces");
+            first = if issues == 0 {
+                format!(
+                    "Inconclusive: nothing wrong was found, but {what} of evidence a verdict needs {} missing or unreadable (listed under Missing evidence).",
+                    are(missing.len())
                 )
             } else {
                 format!(
-                    "Inconclusive: {n} issue(s) to review, and evidence needed for a verdict is missing or unreadable: {list}."
+                    "Inconclusive: {} to review, and {what} of evidence a verdict needs {} missing or unreadable.",
+                    words::count(issues, "issue", "issues"),
+                    are(missing.len())
                 )
             };
-            s.insert_str(0, &format!("{head} "));
         }
         Status::Issues if c.root_causes.is_empty() => {
-            let n = findings
-                .iter()
-                .filter(|f| f.severity >= Severity::Medium && f.kind != FindingKind::Info)
-                .count();
-            s.insert_str(
-                0,
-                &format!("No setup failure found; {n} issue(s) to review. "),
+            first = format!(
+                "No setup failure found; {} to review.",
+                words::count(issues, "issue", "issues")
             );
         }
         _ => {}
     }
-    s.trim().to_string()
-}
-
-/// How the verdict words what a chain of findings did, by finding id: short, so one sentence
-/// can name the whole chain. Ids not listed are left to the report's chain.
-const EFFECTS: &[(&str, &str)] = &[
-    ("role-config-incomplete", "roles were left half-configured"),
-    (
-        "binaries-upgraded-config-not",
-        "roles were left half-configured",
-    ),
-    (
-        "webconfig-unexpanded-token",
-        "web.config files kept unexpanded %ExchangeInstallDir% paths",
-    ),
-    ("iis-exppw-missing", "IIS lost the exppw module for OWA"),
-    (
-        "iis-module-load-failed",
-        "IIS lost the exppw module for OWA",
-    ),
-    (
-        "apppool-misconfigured",
-        "IIS application pools were misconfigured",
-    ),
-    (
-        "was-apppool-disabled",
-        "IIS application pools were misconfigured",
-    ),
-    (
-        "aspnet-config-error",
-        "OWA, ECP, EWS, Autodiscover and ActiveSync could not load Exchange assemblies",
-    ),
-    (
-        "exchange-service-disabled",
-        "Exchange services were left disabled",
-    ),
-    (
-        "exchange-service-stopped",
-        "Exchange services were left stopped",
-    ),
-    (
-        "service-dependency-failed",
-        "Exchange services were left stopped",
-    ),
-    (
-        "activesync-auth-misconfigured",
-        "ActiveSync was misconfigured",
-    ),
-];
-
-fn effects<'a>(keys: impl Iterator<Item = &'a str>, findings: &[Finding]) -> Vec<&'static str> {
-    let mut out: Vec<&'static str> = Vec::new();
-    for k in keys {
-        let Some(f) = findings.iter().find(|f| f.key() == k) else {
-            continue;
-        };
-        if let Some((_, e)) = EFFECTS.iter().find(|(id, _)| *id == f.id)
-            && !out.contains(e)
-        {
-            out.push(e);
+    let mut headline = first;
+    // The second sentence loses its last parts until the headline fits.
+    while !second.is_empty() {
+        let s = format!("{headline} {}.", upper_first(&second.join("; ")));
+        if s.split_whitespace().count() <= HEADLINE_WORDS {
+            headline = s;
+            break;
         }
+        second.pop();
     }
-    out
+    Verdict {
+        headline: headline.trim().to_string(),
+        broke,
+    }
 }
+
+/// A setup task without its component: `Install-BridgeheadRole (BridgeheadRoleSetterComponent)`
+/// → `Install-BridgeheadRole`.
+fn task_name(t: &str) -> &str {
+    t.split(" (").next().unwrap_or(t).trim()
+}
+
+/// A root cause in a few words, for the headline: a rule's title, without the detail some rules
+/// add after a colon (a list of services, an event's text), and never cut mid-word.
+fn cause_phrase(f: &Finding) -> String {
+    match f.id.as_str() {
+        // The product is the title's first words, before the action the event reported.
+        "av-detection-exchange-path" => format!(
+            "{} acted on an Exchange file",
+            f.title
+                .split_once(" detected ")
+                .or_else(|| f.title.split_once(" took "))
+                .map(|(p, _)| p.trim())
+                .filter(|p| (1..=5).contains(&p.split_whitespace().count()))
+                .unwrap_or("an antivirus product")
+        ),
+        _ => lower_first(&short(&f.title)),
+    }
+}
+
+/// A title up to its first colon when it is long: the part after the colon is detail.
+fn short(title: &str) -> String {
+    const MAX: usize = 14;
+    if title.split_whitespace().count() <= MAX {
+        return title.to_string();
+    }
+    if let Some((head, _)) = title.split_once(": ")
+        && head.split_whitespace().count() >= 3
+    {
+        return head.to_string();
+    }
+    let mut out: Vec<&str> = title.split_whitespace().take(MAX).collect();
+    // Never end on a dangling small word.
+    while out
+        .last()
+        .is_some_and(|w| ["a", "an", "the", "of", "on", "and", "or", "to", "in"].contains(w))
+    {
+        out.pop();
+    }
+    out.join(" ")
+}
+
+fn upper_first(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
+        None => String::new(),
+    }
+}
+
+fn join_and_owned(items: &[String]) -> String {
+    let v: Vec<&str> = items.iter().map(String::as_str).collect();
+    join_and(&v)
+}
+
+fn join_or(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} or {last}", init.join(", ")),
+    }
+}
+
+/// What a chain of findings broke, by finding id: the area the headline names, and the line of
+/// the "what it broke" list. Ids not listed are left to the report's chain.
+#[rustfmt::skip]
+const EFFECTS: &[(&str, &str, &str)] = &[
+    ("role-config-incomplete", "roles half-configured", "Exchange roles were left half-configured"),
+    ("binaries-upgraded-config-not", "roles half-configured", "Exchange roles were left half-configured"),
+    ("webconfig-unexpanded-token", "OWA and the other web services failing", "web.config files kept unexpanded %ExchangeInstallDir% paths"),
+    ("iis-exppw-missing", "OWA and the other web services failing", "IIS lost the exppw module OWA needs"),
+    ("iis-module-load-failed", "OWA and the other web services failing", "IIS lost the exppw module OWA needs"),
+    ("apppool-misconfigured", "OWA and the other web services failing", "IIS application pools were misconfigured"),
+    ("was-apppool-disabled", "OWA and the other web services failing", "IIS application pools were misconfigured"),
+    ("aspnet-config-error", "OWA and the other web services failing", "OWA, ECP, EWS, Autodiscover and ActiveSync could not load Exchange assemblies"),
+    ("activesync-auth-misconfigured", "OWA and the other web services failing", "ActiveSync was misconfigured"),
+    ("exchange-service-disabled", "Exchange services down", "Exchange services were left disabled or stopped"),
+    ("services-left-disabled-by-setup", "Exchange services down", "Exchange services were left disabled or stopped"),
+    ("exchange-service-stopped", "Exchange services down", "Exchange services were left disabled or stopped"),
+    ("service-dependency-failed", "Exchange services down", "Exchange services were left disabled or stopped"),
+    ("server-left-offline", "the server offline", "the server was left offline (ServerWideOffline Inactive)"),
+];
 
 fn join_and(items: &[&str]) -> String {
     match items {
@@ -540,7 +560,20 @@ fn lower_first(s: &str) -> String {
     // Only ordinary words are lowered mid-sentence; names ("Microsoft Defender", "IIS",
     // "MSExchangeServiceHost", "Active Directory") keep their capitals.
     const ORDINARY: &[&str] = &[
-        "A", "An", "The", "Setup", "Only", "One", "Some", "Binaries", "Roles", "Files", "Services",
+        "A",
+        "An",
+        "The",
+        "Setup",
+        "Only",
+        "One",
+        "Some",
+        "Binaries",
+        "Roles",
+        "Files",
+        "Services",
+        "Resumed",
+        "Extending",
+        "Setup's",
     ];
     match s.split_once(' ') {
         Some((first, rest)) if ORDINARY.contains(&first) => {
@@ -566,7 +599,10 @@ mod tests {
             time: None,
             evidence: vec![],
             why: String::new(),
-            fix: vec![format!("fix {id}"), "Re-run setup in upgrade mode.".into()],
+            fix: vec![
+                format!("fix {id}").into(),
+                "Re-run setup in upgrade mode.".into(),
+            ],
             references: vec![],
             explains: explains.iter().map(|e| Explains::any(e)).collect(),
         }
@@ -584,7 +620,7 @@ mod tests {
         // tokens is itself explained by stopped
         let mut fs = fs;
         fs[0].explains.push(Explains::any("tokens"));
-        let c = correlate(&fs);
+        let c = correlate(&fs, &PlanContext::default());
         assert_eq!(c.root_causes.len(), 1);
         assert_eq!(c.root_causes[0].id, "disabled");
         assert_eq!(
@@ -592,19 +628,22 @@ mod tests {
             vec!["stopped", "tokens", "owa-down"]
         );
         assert_eq!(c.unexplained, vec!["lonely"]);
-        let rerun = c.plan.iter().filter(|s| is_rerun(&s.text)).count();
+        let rerun = c
+            .plan
+            .iter()
+            .filter(|s| s.phase == crate::repair::Phase::Rerun)
+            .count();
         assert_eq!(rerun, 1, "re-run setup appears once");
-        assert!(c.plan[0].text.starts_with("Back up"));
-        assert!(c.plan.last().unwrap().text.starts_with("Verify"));
+        assert_eq!(c.plan.last().unwrap().phase, crate::repair::Phase::Verify);
         let fix_disabled = c
             .plan
             .iter()
-            .position(|s| s.text == "fix disabled")
+            .position(|s| s.action == "fix disabled")
             .unwrap();
         let fix_owa = c
             .plan
             .iter()
-            .position(|s| s.text == "fix owa-down")
+            .position(|s| s.action == "fix owa-down")
             .unwrap();
         assert!(fix_disabled < fix_owa);
     }
@@ -615,7 +654,7 @@ mod tests {
         a.explains = vec![Explains::about("svc-down", "X")];
         let mut b = f("svc-down", FindingKind::Symptom, &[]);
         b.subject = Some("Y".into());
-        let c = correlate(&[a, b]);
+        let c = correlate(&[a, b], &PlanContext::default());
         assert!(c.root_causes[0].explains.is_empty());
         assert_eq!(c.unexplained, vec!["svc-down:Y"]);
     }

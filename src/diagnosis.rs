@@ -6,7 +6,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Serialize;
 
 /// Version of the JSON report schema (`docs/report-schema.md`).
-pub const SCHEMA_VERSION: &str = "1.0";
+pub const SCHEMA_VERSION: &str = "2.0";
 
 /// What the bundle shows, in one word.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -64,13 +64,25 @@ pub struct RootCause {
     pub explains: Vec<String>,
     pub chain: Vec<ChainLink>,
     pub evidence: Vec<Evidence>,
-    pub fix: Vec<String>,
+    pub fix: Vec<crate::repair::Action>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct PlanStep {
     pub step: usize,
-    pub text: String,
+    pub phase: crate::repair::Phase,
+    /// What to do.
+    pub action: String,
+    /// The exact command, valid as written in `shell`.
+    pub command: Option<String>,
+    pub shell: crate::repair::Shell,
+    /// What the step acts on (services, files, pools, keys).
+    pub targets: Vec<String>,
+    pub changes: Vec<crate::repair::Change>,
+    /// What must be done or true first.
+    pub needs: Vec<String>,
+    /// A sub-list nested under the step.
+    pub items: Vec<String>,
     /// Keys of the findings this step comes from.
     pub from: Vec<String>,
 }
@@ -82,13 +94,18 @@ pub struct RunSummary {
     pub product: String,
     pub version: Option<String>,
     pub mode: Option<String>,
-    pub start_local: NaiveDateTime,
-    pub start_utc: DateTime<Utc>,
+    /// The run's start; when `start_known` is false, only the time of its first line read (the
+    /// log begins after the run started). None for console text, which has no time.
+    pub start_local: Option<NaiveDateTime>,
+    pub start_utc: Option<DateTime<Utc>>,
+    pub start_known: bool,
     pub end_utc: Option<DateTime<Utc>>,
     pub outcome: RunOutcome,
     pub failed_task: Option<String>,
     pub errors: usize,
     pub locator: String,
+    /// What had to be assumed to read the run.
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -106,7 +123,14 @@ pub struct Diagnosis {
     pub bundle: BundleInfo,
     pub clock: ClockInfo,
     pub status: Status,
+    /// The headline: at most two sentences naming the root cause and the failed step.
     pub verdict: String,
+    /// What the root cause broke, one line each.
+    pub broke: Vec<String>,
+    /// The kinds of evidence read ("setup logs", "event logs", …).
+    pub checked: Vec<String>,
+    /// Kinds of evidence a verdict depends on that the bundle does not have at all.
+    pub not_in_bundle: Vec<String>,
     pub root_causes: Vec<RootCause>,
     /// Risks and causes that explain nothing present but likely made things worse.
     pub contributing: Vec<String>,

@@ -180,7 +180,11 @@ pub struct SetupRun {
     pub installation_mode: Option<String>,
     /// `The backup copy of the previously installed version is '…'`.
     pub previous_version: Option<String>,
-    pub start: NaiveDateTime,
+    /// The time of the run's first line read: its header's, or, when the log begins after
+    /// the header (`header` false), only a bound. None for console text, which has no time.
+    pub start: Option<NaiveDateTime>,
+    /// The `Starting Microsoft Exchange Server … Setup` header was read.
+    pub header: bool,
     pub end: Option<NaiveDateTime>,
     pub outcome: RunOutcome,
     pub first_line: u64,
@@ -190,6 +194,23 @@ pub struct SetupRun {
     pub error_count: usize,
     /// True for the last run in the file: the one that left the server as it is.
     pub is_last: bool,
+    /// What had to be assumed to read the run (a start not in the log, the order of day and
+    /// month), for the report to say.
+    pub notes: Vec<String>,
+}
+
+impl SetupRun {
+    /// `started 2012-02-12 21:10:01`, or what the log shows when its start is not in it.
+    pub fn started(&self) -> String {
+        match (self.start, self.header) {
+            (Some(t), true) => format!("started {}", t.format("%Y-%m-%d %H:%M:%S")),
+            (Some(t), false) => format!(
+                "read from {} (its start is not in the log)",
+                t.format("%Y-%m-%d %H:%M:%S")
+            ),
+            (None, _) => "read from text without times".into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -482,7 +503,8 @@ pub struct Finding {
     pub time: Option<DateTime<Utc>>,
     pub evidence: Vec<Evidence>,
     pub why: String,
-    pub fix: Vec<String>,
+    /// What to do: typed actions the planner merges into the recovery plan.
+    pub fix: Vec<crate::repair::Action>,
     pub references: Vec<String>,
     pub explains: Vec<Explains>,
 }
@@ -548,11 +570,13 @@ impl FactSet {
         for (i, f) in facts.iter().enumerate() {
             match &f.kind {
                 FactKind::SetupRun(r) => {
-                    let end = r
-                        .end
-                        .unwrap_or(r.start + chrono::Duration::hours(OPEN_RUN_HOURS));
-                    index.spans.push((r.start, end, index.runs.len()));
-                    index.longest = index.longest.max(end - r.start);
+                    if let Some(start) = r.start {
+                        let end = r
+                            .end
+                            .unwrap_or(start + chrono::Duration::hours(OPEN_RUN_HOURS));
+                        index.spans.push((start, end, index.runs.len()));
+                        index.longest = index.longest.max(end - start);
+                    }
                     index.runs.push(i);
                 }
                 FactKind::Service(_) => index.services.push(i),
@@ -566,10 +590,12 @@ impl FactSet {
     /// The first run, in file order, whose span holds `t` (on the setup logs' clock).
     pub fn run_at(&self, t: NaiveDateTime) -> Option<(&Fact, &SetupRun)> {
         let holds = |r: &SetupRun| {
-            let end = r
-                .end
-                .unwrap_or(r.start + chrono::Duration::hours(OPEN_RUN_HOURS));
-            r.start <= t && t <= end
+            r.start.is_some_and(|start| {
+                let end = r
+                    .end
+                    .unwrap_or(start + chrono::Duration::hours(OPEN_RUN_HOURS));
+                start <= t && t <= end
+            })
         };
         if self.index.len != self.facts.len() {
             return self.runs().find(|(_, r)| holds(r));
@@ -707,7 +733,8 @@ mod tests {
                 mode: None,
                 installation_mode: None,
                 previous_version: None,
-                start,
+                start: Some(start),
+                header: true,
                 end,
                 outcome: RunOutcome::Failed,
                 first_line: 1,
@@ -715,6 +742,7 @@ mod tests {
                 failed_task: None,
                 error_count: 0,
                 is_last: false,
+                notes: Vec::new(),
             }),
         }
     }

@@ -7,8 +7,9 @@
 //!           └─ facts      observations with evidence locators (the model)
 //!               └─ timeline   one clock (local setup logs vs UTC events), merged timeline
 //!                   └─ rules      facts → findings (cause | symptom | risk)
-//!                       └─ correlate  explains graph → root causes, verdict, plan
-//!                           └─ report     text, Markdown, JSON, HTML, timeline CSV/JSONL
+//!                       └─ correlate  explains graph → root causes, verdict
+//!                           └─ repair     the rules' typed actions → one ordered recovery plan
+//!                               └─ report     text, Markdown, JSON, HTML, timeline CSV/JSONL
 //! ```
 //!
 //! [`analyze`] runs the whole pipeline on one bundle; [`batch`] runs it over many, in parallel;
@@ -24,6 +25,7 @@ pub mod facts;
 pub mod timeline;
 pub mod rules;
 pub mod correlate;
+pub mod repair;
 pub mod diagnosis;
 pub mod report;
 

@@ -51,6 +51,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             let to_terminal = a.output.is_none() && std::io::stdout().is_terminal();
             let style = Style {
                 color: to_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+                verbose: a.verbose,
             };
             let format = report_format(a.format);
             emit(a.output.as_deref(), &report::render(d, format, style))?;

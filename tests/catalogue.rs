@@ -159,3 +159,64 @@ fn docs_rules_md_lists_the_whole_catalogue() {
         "docs/rules.md is stale: run `EXHUME_WRITE_RULES_DOC=1 cargo test --test catalogue`"
     );
 }
+
+/// `docs/known-issues.md` maps every SetupLogReviewer check and field failure to rule ids and
+/// the test that proves them: every id must be in the catalogue, every test in its file, and
+/// no row may be blank, so the page cannot drift from the code.
+#[test]
+fn known_issues_doc_names_existing_rules_and_tests() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let doc = std::fs::read_to_string(root.join("docs/known-issues.md")).expect("known-issues.md");
+    let rules = json(&["rules", "--json"]);
+    let ids: Vec<&str> = rules
+        .as_array()
+        .expect("rule list")
+        .iter()
+        .filter_map(|r| r["id"].as_str())
+        .collect();
+    let ticked = |s: &str| -> Vec<String> {
+        s.split('`')
+            .enumerate()
+            .filter(|(i, _)| i % 2 == 1)
+            .map(|(_, t)| t.to_string())
+            .collect()
+    };
+    let (mut checks, mut failures) = (0, 0);
+    for line in doc.lines() {
+        let cells: Vec<&str> = line.trim_matches('|').split(" | ").map(str::trim).collect();
+        let Some(key) = cells.first() else { continue };
+        let (is_check, is_failure) = (key.starts_with('S'), key.starts_with('F'));
+        if cells.len() != 4 || !(is_check || is_failure) || key[1..].parse::<u32>().is_err() {
+            continue;
+        }
+        checks += usize::from(is_check);
+        failures += usize::from(is_failure);
+        assert!(cells.iter().all(|c| !c.is_empty()), "blank cell: {line}");
+        let named = ticked(cells[2]);
+        // A failure mode a bundle cannot show says why instead of naming a rule.
+        assert!(
+            !named.is_empty() || (is_failure && cells[2].starts_with("Not visible in a bundle")),
+            "row names no rule: {line}"
+        );
+        for id in &named {
+            assert!(
+                ids.contains(&id.as_str()),
+                "{key}: no rule `{id}` in the catalogue"
+            );
+        }
+        let tests = ticked(cells[3]);
+        assert!(!tests.is_empty(), "{key}: no test named");
+        for t in tests {
+            let (file, name) = t.split_once("::").expect("test is file::name");
+            let text = std::fs::read_to_string(root.join(file))
+                .unwrap_or_else(|e| panic!("{key}: {file}: {e}"));
+            assert!(
+                text.contains(&format!("fn {name}(")) || text.contains(&format!("id: \"{name}\"")),
+                "{key}: {file} has no test or case {name}"
+            );
+        }
+    }
+    // One row per check of the reference and per field failure (39 in the reference).
+    assert!(checks >= 40, "only {checks} SetupLogReviewer rows");
+    assert_eq!(failures, 39, "field-failure rows");
+}

@@ -232,7 +232,7 @@ fn script_in_bundle_strings_stays_text_in_the_browser() {
             format!("excerpt {payload} ]]> -->"),
         )],
         why: payload.into(),
-        fix: vec![format!("Run `{payload}`")],
+        fix: vec![format!("Run `{payload}`").into()],
         references: vec![],
         explains: vec![],
     });

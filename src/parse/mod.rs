@@ -13,6 +13,7 @@ pub mod evtx;
 pub mod host;
 pub mod reg;
 pub mod setup_log;
+pub mod setup_stamp;
 pub mod setup_text;
 pub mod text;
 pub mod webconfig;

@@ -16,29 +16,29 @@ pub fn render(d: &Diagnosis) -> String {
     for (i, rc) in d.root_causes.iter().enumerate() {
         root_cause(&mut o, d, i, rc);
     }
-    section(
+    // Risks that likely made things worse, and symptoms no cause found explains.
+    compact(
         &mut o,
         "Contributing causes",
-        "Risks that explain no symptom by themselves but likely made things worse.",
         &view::by_keys(d, &d.contributing),
     );
-    section(
+    compact(
         &mut o,
         "Unexplained symptoms",
-        "No cause found in the bundle explains these: investigate them separately.",
         &view::by_keys(d, &d.unexplained),
     );
     plan(&mut o, d);
-    section(
+    compact(
         &mut o,
-        "Evidence for the explained symptoms",
-        "",
+        "Evidence for the explained findings",
         &view::explained(d),
     );
-    section(&mut o, "Other findings", "", &view::others(d));
+    let others: Vec<&Finding> = view::others(d)
+        .into_iter()
+        .filter(|f| f.kind != crate::facts::FindingKind::Info)
+        .collect();
+    compact(&mut o, "Other findings", &others);
     runs(&mut o, d);
-    linked_events(&mut o, d);
-    event_counts(&mut o, d);
     bullets(
         &mut o,
         "Missing evidence",
@@ -52,10 +52,11 @@ pub fn render(d: &Diagnosis) -> String {
             .map(|p| format!("{}: {}", code(&p.path, false), text(&p.message))),
     );
     if !d.skipped.is_empty() {
-        let _ = writeln!(o, "\n## Skipped files\n\n| File | Reason |\n|---|---|");
-        for s in &d.skipped {
-            let _ = writeln!(o, "| {} | {} |", code(&s.path, true), text(&s.reason));
-        }
+        let _ = writeln!(
+            o,
+            "\n{} in the bundle were not used (the JSON report lists them with the reason).",
+            crate::repair::words::count(d.skipped.len(), "file", "files")
+        );
     }
     let _ = writeln!(
         o,
@@ -72,7 +73,6 @@ fn header(o: &mut String, d: &Diagnosis) {
     let _ = writeln!(o, "> **{}**\n", text(&d.verdict));
     let b = &d.bundle;
     let _ = writeln!(o, "| | |\n|---|---|");
-    let _ = writeln!(o, "| Status | **{}** |", view::label(&d.status));
     let _ = writeln!(
         o,
         "| Bundle | {} ({}, {} files) |",
@@ -111,6 +111,21 @@ fn header(o: &mut String, d: &Diagnosis) {
     };
     let _ = writeln!(o, "| Manifest | {custody} |");
     let _ = writeln!(o, "| Clock | {} |", text(&d.clock.description));
+    let mut checked = text(&d.checked.join(", "));
+    if !d.not_in_bundle.is_empty() {
+        let _ = write!(
+            checked,
+            "; **not in the bundle:** {}",
+            text(&d.not_in_bundle.join(", "))
+        );
+    }
+    let _ = writeln!(o, "| Checked | {checked} |");
+    if !d.broke.is_empty() {
+        let _ = writeln!(o, "\n**What it broke**\n");
+        for b in &d.broke {
+            let _ = writeln!(o, "- {}", text(b));
+        }
+    }
 }
 
 fn meta(f_severity: &str, confidence: &str, subject: Option<&str>, time: Option<String>) -> String {
@@ -179,8 +194,9 @@ fn evidence_table(o: &mut String, evidence: &[Evidence]) {
     if evidence.is_empty() {
         return;
     }
+    let (best, more) = view::best_evidence(evidence, view::BEST_EVIDENCE);
     let _ = writeln!(o, "| Locator | Excerpt |\n|---|---|");
-    for e in evidence {
+    for e in best {
         let _ = writeln!(
             o,
             "| {} | {} |",
@@ -188,36 +204,43 @@ fn evidence_table(o: &mut String, evidence: &[Evidence]) {
             text(&e.excerpt)
         );
     }
+    if more > 0 {
+        let _ = writeln!(o, "| | *+{more} more in the JSON report* |");
+    }
 }
 
-/// A section of findings, each with its evidence.
-fn section(o: &mut String, head: &str, intro: &str, findings: &[&Finding]) {
+/// Findings already named above (in a chain) or of lesser weight: one row each, with the best
+/// evidence line.
+fn compact(o: &mut String, head: &str, findings: &[&Finding]) {
     if findings.is_empty() {
         return;
     }
-    let _ = writeln!(o, "\n## {head}\n");
-    if !intro.is_empty() {
-        let _ = writeln!(o, "{intro}\n");
-    }
+    let _ = writeln!(
+        o,
+        "\n## {head}\n\n| Finding | Severity | Best evidence |\n|---|---|---|"
+    );
     for f in findings {
-        let _ = writeln!(o, "### {}\n", text(&f.title));
+        let (best, more) = view::best_evidence(&f.evidence, 1);
+        let ev = best
+            .first()
+            .map(|e| {
+                let mut s = format!(
+                    "{} {}",
+                    code(&e.locator.to_string(), true),
+                    text(&e.excerpt)
+                );
+                if more > 0 {
+                    let _ = write!(s, " *(+{more} more)*");
+                }
+                s
+            })
+            .unwrap_or_default();
         let _ = writeln!(
             o,
-            "{} · {} · key {}\n",
-            view::label(&f.kind),
-            meta(
-                &view::label(&f.severity),
-                &view::label(&f.confidence),
-                f.subject.as_deref(),
-                f.time.map(view::time)
-            ),
-            code(&f.key(), false)
+            "| {} | {} | {ev} |",
+            text(&f.title),
+            view::label(&f.severity)
         );
-        if !f.why.is_empty() {
-            let _ = writeln!(o, "{}\n", text(&f.why));
-        }
-        evidence_table(o, &f.evidence);
-        let _ = writeln!(o);
     }
 }
 
@@ -227,10 +250,9 @@ fn plan(o: &mut String, d: &Diagnosis) {
     }
     let _ = writeln!(o, "\n## Recovery plan\n");
     for s in &d.plan {
-        let from: Vec<String> = s.from.iter().map(|k| code(k, false)).collect();
-        let _ = writeln!(o, "{}. {}", s.step, rule_text(&s.text));
-        if !from.is_empty() {
-            let _ = writeln!(o, "   *From:* {}", from.join(", "));
+        let _ = writeln!(o, "{}. {}", s.step, rule_text(&super::view::step_head(s)));
+        for i in &s.items {
+            let _ = writeln!(o, "    - {}", rule_text(i));
         }
     }
 }
@@ -251,8 +273,16 @@ fn runs(o: &mut String, d: &Diagnosis) {
             text(&r.product),
             r.version.as_deref().map(text).unwrap_or_default(),
             r.mode.as_deref().map(text).unwrap_or_default(),
-            r.start_local.format("%Y-%m-%d %H:%M:%S"),
-            view::time(r.start_utc),
+            match (r.start_known, r.start_local) {
+                (true, Some(t)) => t.format("%Y-%m-%d %H:%M:%S").to_string(),
+                (false, Some(t)) =>
+                    format!("unknown (first line {})", t.format("%Y-%m-%d %H:%M:%S")),
+                (_, None) => "unknown".into(),
+            },
+            match (r.start_known, r.start_utc) {
+                (true, Some(t)) => view::time(t),
+                _ => "—".into(),
+            },
             r.end_utc.map(view::time).unwrap_or_else(|| "—".into()),
             outcome(&view::label(&r.outcome)),
             r.failed_task
@@ -263,52 +293,22 @@ fn runs(o: &mut String, d: &Diagnosis) {
             code(&r.locator, true)
         );
     }
+    for (log, runs, note) in view::run_notes(d) {
+        let which: Vec<String> = runs.iter().map(|r| format!("run {r}")).collect();
+        let _ = writeln!(
+            o,
+            "\n*{}, {}:* {}",
+            code(log, true),
+            which.join(", "),
+            text(note)
+        );
+    }
 }
 
 fn outcome(label: &str) -> String {
     match label {
         "failed" | "interrupted" => format!("**{label}**"),
         _ => label.to_string(),
-    }
-}
-
-fn linked_events(o: &mut String, d: &Diagnosis) {
-    if d.time_links.is_empty() {
-        return;
-    }
-    let _ = writeln!(
-        o,
-        "\n## Events near setup errors\n\n| Setup error | Event | Event − error | About |\n|---|---|---|---|"
-    );
-    for l in &d.time_links {
-        let _ = writeln!(
-            o,
-            "| {} | {} | {:+} s | {} |",
-            code(&l.setup_error, true),
-            code(&l.event, true),
-            l.delta_seconds,
-            text(&l.about)
-        );
-    }
-}
-
-fn event_counts(o: &mut String, d: &Diagnosis) {
-    if d.event_counts.is_empty() {
-        return;
-    }
-    let _ = writeln!(
-        o,
-        "\n## Events read\n\n| Channel | Provider | Event id | Count |\n|---|---|---|---|"
-    );
-    for c in &d.event_counts {
-        let _ = writeln!(
-            o,
-            "| {} | {} | {} | {} |",
-            text(&c.channel),
-            text(&c.provider),
-            c.event_id,
-            c.count
-        );
     }
 }
 
@@ -513,7 +513,7 @@ mod tests {
             "  - Setup 14.2.247.5 stopped at Install-BridgeheadRole",
             "| `setup/ExchangeSetup.log:1871-1880` | \\[ERROR\\] The service cannot be started",
             "## Recovery plan",
-            "1. Back up before changing anything",
+            "1. Back up what the following steps change",
             "## Setup runs",
             "| 3 | 2010 14.2.247.5 | Upgrade |",
         ];
@@ -524,7 +524,6 @@ mod tests {
                 .unwrap_or_else(|| panic!("missing or out of order: {needle}\n\n{md}"));
             at += found + needle.len();
         }
-        assert!(md.contains("*From:* `service-disabled-blocks-setup:MSExchangeServiceHost`"));
         let sha = d.bundle.sha256.as_deref().expect("a zip has a digest");
         assert!(md.contains(&format!("| SHA-256 | `{sha}` |")));
         assert_tables_are_rectangular(&md);
@@ -545,14 +544,16 @@ mod tests {
             "{md}"
         );
         assert!(md.contains("## Contributing causes"));
-        assert!(md.contains("### Antivirus without Exchange exclusions"));
+        assert!(md.contains("| Antivirus without Exchange exclusions |"));
         assert!(md.contains("## Unexplained symptoms"));
         assert!(md.contains("## Other findings"));
-        assert!(md.contains("evtx/System.evtx record 4711"));
-        assert!(md.contains("## Events near setup errors"));
+        assert!(
+            md.contains("more)*"),
+            "evidence beyond the best line is counted"
+        );
         assert!(md.contains("## Missing evidence"));
         assert!(md.contains("## Problems reading the bundle"));
-        assert!(md.contains("## Skipped files"));
+        assert!(md.contains("were not used"));
         assert_tables_are_rectangular(&md);
     }
 

@@ -25,6 +25,8 @@ pub enum Format {
 pub struct Style {
     /// ANSI colour (only on a terminal, never with `NO_COLOR`).
     pub color: bool,
+    /// Text: every evidence line, not only the best three per finding.
+    pub verbose: bool,
 }
 
 pub fn render(d: &Diagnosis, format: Format, style: Style) -> String {

@@ -50,7 +50,7 @@ fn finding(id: &str, title: &str, kind: FindingKind, severity: Severity) -> Find
 
 /// Re-runs correlation after findings were added.
 fn recorrelate(d: &mut Diagnosis) {
-    let c = correlate::correlate(&d.findings);
+    let c = correlate::correlate(&d.findings, &Default::default());
     d.root_causes = c.root_causes;
     d.contributing = c.contributing;
     d.unexplained = c.unexplained;
@@ -226,7 +226,8 @@ pub fn hostile() -> Diagnosis {
         "<![CDATA[x]]>",
     ));
     f.why = format!("Because {SCRIPT}");
-    f.fix.push(format!("Run `{SCRIPT}` then <i>this</i>"));
+    f.fix
+        .push(format!("Run `{SCRIPT}` then <i>this</i>").into());
     f.subject = Some(SCRIPT.into());
     f.time = Utc.with_ymd_and_hms(2012, 2, 12, 10, 30, 0).single();
     d.findings.push(f);

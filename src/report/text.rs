@@ -2,8 +2,11 @@
 //! evidence to check, and the plan.
 
 use super::Style;
+use super::view::{
+    BEST_EVIDENCE, ChainNode, best_evidence, by_keys, chain_tree, label, others, step_head,
+};
 use crate::diagnosis::{Diagnosis, Status};
-use crate::facts::Finding;
+use crate::facts::{Finding, FindingKind};
 use std::fmt::Write;
 
 struct Paint(bool);
@@ -35,6 +38,11 @@ impl Paint {
 
 pub fn render(d: &Diagnosis, style: Style) -> String {
     let p = Paint(style.color);
+    let shown = if style.verbose {
+        usize::MAX
+    } else {
+        BEST_EVIDENCE
+    };
     let mut o = String::new();
     let status = match d.status {
         Status::Failed => p.red("FAILED"),
@@ -63,6 +71,10 @@ pub fn render(d: &Diagnosis, style: Style) -> String {
             d.clock.description
         ))
     );
+    let _ = writeln!(o, "{}", p.dim(&checked_line(d)));
+    if !d.broke.is_empty() {
+        let _ = writeln!(o, "{} {}.", p.bold("What it broke:"), d.broke.join("; "));
+    }
 
     for (i, rc) in d.root_causes.iter().enumerate() {
         let _ = writeln!(o);
@@ -73,64 +85,60 @@ pub fn render(d: &Diagnosis, style: Style) -> String {
         };
         let _ = writeln!(
             o,
-            "{}: {}  [{:?}, confidence {:?}]",
+            "{}: {}  [{}, {} confidence]",
             p.bold(head),
             rc.title,
-            rc.severity,
-            rc.confidence
+            label(&rc.severity),
+            label(&rc.confidence)
         );
-        for e in rc.evidence.iter().take(6) {
-            let _ = writeln!(o, "    {}  {}", p.dim(&e.locator.to_string()), e.excerpt);
-        }
+        evidence(&mut o, &p, &rc.evidence, "    ", shown);
         if !rc.chain.is_empty() {
             let _ = writeln!(o, "  which explains:");
-            for link in &rc.chain {
-                let _ = writeln!(o, "  {}└ {}", "  ".repeat(link.depth), link.title);
-                if let Some(f) = d.finding(&link.key) {
-                    for e in f.evidence.iter().take(2) {
-                        let _ = writeln!(
-                            o,
-                            "  {}    {}  {}",
-                            "  ".repeat(link.depth),
-                            p.dim(&e.locator.to_string()),
-                            e.excerpt
-                        );
-                    }
-                }
+            tree(&mut o, &p, d, &chain_tree(rc), 2, shown, style.verbose);
+        }
+    }
+    // Everything outside the chains, in one list: what made it worse, what nothing explains,
+    // the rest (information only with --verbose).
+    let mut also: Vec<(&str, &Finding)> = Vec::new();
+    also.extend(
+        by_keys(d, &d.contributing)
+            .into_iter()
+            .map(|f| ("contributing", f)),
+    );
+    also.extend(
+        by_keys(d, &d.unexplained)
+            .into_iter()
+            .map(|f| ("unexplained", f)),
+    );
+    also.extend(
+        others(d)
+            .into_iter()
+            .filter(|f| style.verbose || f.kind != FindingKind::Info)
+            .map(|f| ("other", f)),
+    );
+    if !also.is_empty() {
+        let _ = writeln!(o, "\n{}", p.bold("Also found"));
+        for (what, f) in also {
+            let _ = writeln!(
+                o,
+                "  - {}  [{what}: {} {}]",
+                f.title,
+                label(&f.kind),
+                label(&f.severity)
+            );
+            if style.verbose {
+                evidence(&mut o, &p, &f.evidence, "      ", shown);
             }
         }
     }
-    let listed = |o: &mut String, head: &str, keys: &[String]| {
-        if keys.is_empty() {
-            return;
-        }
-        let _ = writeln!(o, "\n{}", p.bold(head));
-        for k in keys {
-            if let Some(f) = d.finding(k) {
-                finding_line(o, &p, f);
-            }
-        }
-    };
-    listed(&mut o, "Contributing", &d.contributing);
-    listed(&mut o, "Unexplained symptoms", &d.unexplained);
-    let others: Vec<String> = d
-        .findings
-        .iter()
-        .map(Finding::key)
-        .filter(|k| {
-            !d.root_causes
-                .iter()
-                .any(|r| &r.key == k || r.explains.contains(k))
-                && !d.contributing.contains(k)
-                && !d.unexplained.contains(k)
-        })
-        .collect();
-    listed(&mut o, "Other findings", &others);
 
     if !d.plan.is_empty() {
         let _ = writeln!(o, "\n{}", p.bold("Next steps"));
         for s in &d.plan {
-            let _ = writeln!(o, "  {:>2}. {}", s.step, s.text);
+            let _ = writeln!(o, "  {:>2}. {}", s.step, step_head(s));
+            for i in &s.items {
+                let _ = writeln!(o, "        - {i}");
+            }
         }
     }
     if !d.missing_evidence.is_empty() {
@@ -146,17 +154,104 @@ pub fn render(d: &Diagnosis, style: Style) -> String {
         }
     }
     if !d.skipped.is_empty() {
-        let _ = writeln!(o, "\n{}", p.bold("Skipped files"));
-        for s in &d.skipped {
-            let _ = writeln!(o, "  - {}: {}", s.path, s.reason);
+        if style.verbose {
+            let _ = writeln!(o, "\n{}", p.bold("Skipped files"));
+            for s in &d.skipped {
+                let _ = writeln!(o, "  - {}: {}", s.path, s.reason);
+            }
+        } else {
+            let _ = writeln!(
+                o,
+                "\n{}",
+                p.dim(&format!(
+                    "{} not used (--verbose lists them)",
+                    crate::repair::words::count(d.skipped.len(), "file", "files")
+                ))
+            );
         }
     }
     o
 }
 
-fn finding_line(o: &mut String, p: &Paint, f: &Finding) {
-    let _ = writeln!(o, "  - {}  [{:?} {:?}]", f.title, f.kind, f.severity);
-    for e in f.evidence.iter().take(2) {
-        let _ = writeln!(o, "      {}  {}", p.dim(&e.locator.to_string()), e.excerpt);
+/// What was read and what the bundle lacks, in one line.
+pub fn checked_line(d: &Diagnosis) -> String {
+    let mut s = format!("Checked: {}", d.checked.join(", "));
+    if !d.not_in_bundle.is_empty() {
+        s.push_str(&format!(
+            "; not in the bundle: {}",
+            d.not_in_bundle.join(", ")
+        ));
+    }
+    s
+}
+
+/// The chain as drawn: each finding under the one that explains it (JSON `via`). By default
+/// siblings of the same rule share a line and only two levels are drawn, each line saying how
+/// many findings it stands for; `--verbose` draws every finding with its evidence.
+fn tree(
+    o: &mut String,
+    p: &Paint,
+    d: &Diagnosis,
+    nodes: &[ChainNode<'_>],
+    indent: usize,
+    shown: usize,
+    verbose: bool,
+) {
+    fn count(n: &ChainNode<'_>) -> usize {
+        n.children.iter().map(|c| 1 + count(c)).sum()
+    }
+    let rule = |n: &ChainNode<'_>| n.link.key.split(':').next().unwrap_or("").to_string();
+    let mut done: Vec<usize> = Vec::new();
+    for (i, n) in nodes.iter().enumerate() {
+        if done.contains(&i) {
+            continue;
+        }
+        let pad = " ".repeat(indent);
+        if verbose {
+            let _ = writeln!(o, "{pad}└ {}", n.link.title);
+            if let Some(f) = d.finding(&n.link.key) {
+                evidence(o, p, &f.evidence, &format!("{pad}    "), shown);
+            }
+            tree(o, p, d, &n.children, indent + 2, shown, verbose);
+            continue;
+        }
+        let same: Vec<usize> = (i..nodes.len())
+            .filter(|&j| rule(&nodes[j]) == rule(n))
+            .collect();
+        done.extend(&same);
+        let mut line = n.link.title.clone();
+        if same.len() > 1 {
+            line.push_str(&format!(" (and {} more like it)", same.len() - 1));
+        }
+        let below: usize = same.iter().map(|&j| count(&nodes[j])).sum();
+        let deep = n.link.depth >= 2 || same.len() > 1;
+        if deep && below > 0 {
+            line.push_str(&format!(
+                " {}",
+                p.dim(&format!("[explains {} more]", below))
+            ));
+        }
+        let _ = writeln!(o, "{pad}└ {line}");
+        if !deep {
+            tree(o, p, d, &n.children, indent + 2, shown, verbose);
+        }
+    }
+}
+
+fn evidence(o: &mut String, p: &Paint, ev: &[crate::facts::Evidence], pad: &str, n: usize) {
+    let (best, more) = best_evidence(ev, n);
+    let last = best.len().saturating_sub(1);
+    for (i, e) in best.into_iter().enumerate() {
+        let tail = if i == last && more > 0 {
+            format!("  {}", p.dim(&format!("+{more} more (--verbose)")))
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            o,
+            "{pad}{}  {}{tail}",
+            p.dim(&e.locator.to_string()),
+            e.excerpt
+        );
     }
 }

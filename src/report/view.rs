@@ -27,6 +27,24 @@ pub struct ChainNode<'a> {
     pub children: Vec<ChainNode<'a>>,
 }
 
+/// How the setup logs were read where it had to be assumed, each said once per log: `(log,
+/// runs, note)`, e.g. a start not in the log, or the order of day and month.
+pub fn run_notes(d: &Diagnosis) -> Vec<(&str, Vec<usize>, &str)> {
+    let mut out: Vec<(&str, Vec<usize>, &str)> = Vec::new();
+    for r in &d.runs {
+        for n in &r.notes {
+            match out
+                .iter_mut()
+                .find(|(log, _, note)| *log == r.log && note == n)
+            {
+                Some((_, runs, _)) => runs.push(r.index + 1),
+                None => out.push((&r.log, vec![r.index + 1], n)),
+            }
+        }
+    }
+    out
+}
+
 /// The chain (stored breadth-first with `depth` and `via`) as a tree under the root cause.
 /// A link whose parent is missing is attached to the root so nothing is dropped.
 pub fn chain_tree(rc: &RootCause) -> Vec<ChainNode<'_>> {
@@ -55,6 +73,42 @@ pub fn chain_tree(rc: &RootCause) -> Vec<ChainNode<'_>> {
         });
     }
     top
+}
+
+/// How many evidence lines a finding shows by default.
+pub const BEST_EVIDENCE: usize = 3;
+
+/// The `n` most telling evidence lines (one per source first: a setup-log block, a services row
+/// and an event say more together than three events), each line once; and how many are left.
+pub fn best_evidence(
+    evidence: &[crate::facts::Evidence],
+    n: usize,
+) -> (Vec<&crate::facts::Evidence>, usize) {
+    let mut unique: Vec<&crate::facts::Evidence> = Vec::new();
+    for e in evidence {
+        if !unique
+            .iter()
+            .any(|u| u.locator == e.locator && u.excerpt == e.excerpt)
+        {
+            unique.push(e);
+        }
+    }
+    let mut picked: Vec<usize> = Vec::new();
+    let mut paths: Vec<&str> = Vec::new();
+    for (i, e) in unique.iter().enumerate() {
+        if picked.len() < n && !paths.contains(&e.locator.path.as_str()) {
+            paths.push(&e.locator.path);
+            picked.push(i);
+        }
+    }
+    for i in 0..unique.len() {
+        if picked.len() < n && !picked.contains(&i) {
+            picked.push(i);
+        }
+    }
+    picked.sort_unstable();
+    let more = unique.len() - picked.len();
+    (picked.into_iter().map(|i| unique[i]).collect(), more)
 }
 
 /// Keys of every finding a root cause reaches (the causes themselves included).
@@ -100,6 +154,32 @@ pub fn others(d: &Diagnosis) -> Vec<&Finding> {
 /// Findings named by `keys`, in that order; a key without a finding is skipped.
 pub fn by_keys<'a>(d: &'a Diagnosis, keys: &[String]) -> Vec<&'a Finding> {
     keys.iter().filter_map(|k| d.finding(k)).collect()
+}
+
+/// A plan step as one line of rule-written text: the action, then its command in backticks.
+/// Last-resort steps say so first.
+pub fn step_head(s: &crate::diagnosis::PlanStep) -> String {
+    use crate::repair::{Phase, Shell};
+    let mut t = String::new();
+    if s.phase == Phase::LastResort {
+        t.push_str("Last resort, only if the steps above did not repair the server: ");
+    }
+    let action = s.action.trim_end_matches('.');
+    match &s.command {
+        Some(c) => {
+            t.push_str(action);
+            t.push_str(&format!(": `{c}`"));
+            if s.shell == Shell::Ems {
+                t.push_str(" (Exchange Management Shell)");
+            }
+            t.push('.');
+        }
+        None => {
+            t.push_str(action);
+            t.push('.');
+        }
+    }
+    t
 }
 
 /// A piece of rule-written text: fix steps and plan steps mark commands with backticks.

@@ -24,7 +24,10 @@ fn finding(
         time: None,
         evidence,
         why: why.into(),
-        fix: vec!["Ask the client to run the collector again and send the new bundle unmodified; compare its SHA-256 with the one the collector printed.".into()],
+        fix: vec![crate::repair::Action::new(
+            crate::repair::Phase::Cause,
+            "Run the collector again and send the new bundle unmodified; compare its SHA-256 with the one the collector printed",
+        )],
         references: vec!["docs/bundle-format.md: manifest.json".into()],
         explains: vec![],
     }

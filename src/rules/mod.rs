@@ -32,8 +32,8 @@ pub struct RuleMeta {
     pub looks_for: String,
     /// Why it matters.
     pub why: String,
-    /// What to do, in order.
-    pub fix: Vec<String>,
+    /// What to do: typed actions (see [`crate::repair`]).
+    pub fix: Vec<crate::repair::Action>,
     /// Public references (Microsoft Learn / KB titles).
     pub references: Vec<String>,
     /// Ids of findings this one explains when both are present.

@@ -5,7 +5,8 @@
 //! `docs/rules.md`.
 
 use super::{Context, InterestBuilder, Rule, RuleMeta};
-use crate::facts::{Confidence, Finding, FindingKind, Severity};
+use crate::facts::{Confidence, Finding, FindingKind, SetupError, Severity};
+use crate::repair::Action;
 use regex::Regex;
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
@@ -14,29 +15,47 @@ use std::path::Path;
 /// The rule files compiled into exhume (one line per file, kept sorted).
 #[rustfmt::skip]
 const BUILTIN: &[(&str, &str)] = &[
+    ("activesync-vdir-duplicate.toml", include_str!("../../rules/activesync-vdir-duplicate.toml")),
     ("ad-access-denied.toml", include_str!("../../rules/ad-access-denied.toml")),
     ("ad-newer-than-setup.toml", include_str!("../../rules/ad-newer-than-setup.toml")),
     ("ad-not-prepared.toml", include_str!("../../rules/ad-not-prepared.toml")),
+    ("ad-object-already-exists.toml", include_str!("../../rules/ad-object-already-exists.toml")),
     ("ad-topology-unavailable.toml", include_str!("../../rules/ad-topology-unavailable.toml")),
+    ("ad-wellknown-group-wrong-type.toml", include_str!("../../rules/ad-wellknown-group-wrong-type.toml")),
     ("ad-wellknown-object-invalid.toml", include_str!("../../rules/ad-wellknown-object-invalid.toml")),
     ("arbitration-mailbox-invalid.toml", include_str!("../../rules/arbitration-mailbox-invalid.toml")),
+    ("arbitration-upn-not-unique.toml", include_str!("../../rules/arbitration-upn-not-unique.toml")),
+    ("dc-out-of-site.toml", include_str!("../../rules/dc-out-of-site.toml")),
     ("disk-space-low.toml", include_str!("../../rules/disk-space-low.toml")),
+    ("domain-not-prepared.toml", include_str!("../../rules/domain-not-prepared.toml")),
+    ("email-address-policy-invalid.toml", include_str!("../../rules/email-address-policy-invalid.toml")),
     ("endpoint-mapper-unavailable.toml", include_str!("../../rules/endpoint-mapper-unavailable.toml")),
     ("eventlog-source-access-denied.toml", include_str!("../../rules/eventlog-source-access-denied.toml")),
+    ("fips-config-access-denied.toml", include_str!("../../rules/fips-config-access-denied.toml")),
+    ("fms-service-start-failed.toml", include_str!("../../rules/fms-service-start-failed.toml")),
+    ("hybrid-application-uri-missing.toml", include_str!("../../rules/hybrid-application-uri-missing.toml")),
     ("iis-vdir-setup-failed.toml", include_str!("../../rules/iis-vdir-setup-failed.toml")),
     ("language-pack-bundle-invalid.toml", include_str!("../../rules/language-pack-bundle-invalid.toml")),
     ("mailbox-database-not-mounted.toml", include_str!("../../rules/mailbox-database-not-mounted.toml")),
+    ("mmc-found-twice-on-path.toml", include_str!("../../rules/mmc-found-twice-on-path.toml")),
+    ("msdtc-stopped.toml", include_str!("../../rules/msdtc-stopped.toml")),
+    ("msi-folder-access-denied.toml", include_str!("../../rules/msi-folder-access-denied.toml")),
     ("msi-install-failed.toml", include_str!("../../rules/msi-install-failed.toml")),
     ("msi-installer-cache-missing.toml", include_str!("../../rules/msi-installer-cache-missing.toml")),
+    ("owa-mailbox-policy-conflict.toml", include_str!("../../rules/owa-mailbox-policy-conflict.toml")),
     ("powershell-execution-policy-gpo.toml", include_str!("../../rules/powershell-execution-policy-gpo.toml")),
     ("prereq-dotnet-missing.toml", include_str!("../../rules/prereq-dotnet-missing.toml")),
     ("prereq-ucma-missing.toml", include_str!("../../rules/prereq-ucma-missing.toml")),
     ("prereq-url-rewrite-missing.toml", include_str!("../../rules/prereq-url-rewrite-missing.toml")),
     ("prereq-vcredist-missing.toml", include_str!("../../rules/prereq-vcredist-missing.toml")),
     ("prereq-windows-feature-missing.toml", include_str!("../../rules/prereq-windows-feature-missing.toml")),
+    ("public-folder-tree-missing.toml", include_str!("../../rules/public-folder-tree-missing.toml")),
+    ("remote-registry-unavailable.toml", include_str!("../../rules/remote-registry-unavailable.toml")),
     ("resume-no-services-running.toml", include_str!("../../rules/resume-no-services-running.toml")),
     ("schema-import-failed.toml", include_str!("../../rules/schema-import-failed.toml")),
     ("search-foundation-config-failed.toml", include_str!("../../rules/search-foundation-config-failed.toml")),
+    ("search-foundation-old-nodes.toml", include_str!("../../rules/search-foundation-old-nodes.toml")),
+    ("security-groups-ou-missing.toml", include_str!("../../rules/security-groups-ou-missing.toml")),
     ("setup-certificate-expired.toml", include_str!("../../rules/setup-certificate-expired.toml")),
     ("setup-file-locked.toml", include_str!("../../rules/setup-file-locked.toml")),
     ("setup-insufficient-permissions.toml", include_str!("../../rules/setup-insufficient-permissions.toml")),
@@ -49,6 +68,7 @@ const BUILTIN: &[(&str, &str)] = &[
     ("stale-service-state-file.toml", include_str!("../../rules/stale-service-state-file.toml")),
     ("store-database-start-failed.toml", include_str!("../../rules/store-database-start-failed.toml")),
     ("transport-back-pressure-disk.toml", include_str!("../../rules/transport-back-pressure-disk.toml")),
+    ("transport-service-start-failed.toml", include_str!("../../rules/transport-service-start-failed.toml")),
     ("winrm-remote-powershell-failed.toml", include_str!("../../rules/winrm-remote-powershell-failed.toml")),
 ];
 
@@ -73,7 +93,8 @@ struct RuleFile {
     severity: Severity,
     looks_for: String,
     why: String,
-    fix: Vec<String>,
+    /// Typed actions (`[[fix]]` tables), or sentences (the older form, still accepted).
+    fix: Vec<toml::Value>,
     #[serde(default)]
     references: Vec<String>,
     #[serde(default)]
@@ -95,6 +116,61 @@ struct MatchSpec {
     scope: Option<String>,
     #[serde(default)]
     events: Vec<EventSpec>,
+    #[serde(default)]
+    errors: Vec<ErrorSpec>,
+}
+
+/// An `[ERROR]` block of a setup run, matched on its parts; every part given must match.
+/// Matching the block rather than one line reaches what setup writes only inside it (the
+/// exception and stack of `" was run: "…"`, continuation lines) and keys a rule on the
+/// error's class (task, exception type, `[ERROR-REFERENCE]` id) rather than its wording.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ErrorSpec {
+    /// Over the block's messages joined with a new line (continuation lines included).
+    #[serde(default)]
+    message: Option<String>,
+    /// Over the command of `The following error was generated when "…" was run`.
+    #[serde(default)]
+    command: Option<String>,
+    /// Over the `[ERROR-REFERENCE] Id=…` value.
+    #[serde(default)]
+    reference: Option<String>,
+    /// Over the task being processed (`Beginning processing Install-BridgeheadRole`).
+    #[serde(default)]
+    task: Option<String>,
+}
+
+/// A compiled [`ErrorSpec`].
+struct ErrorMatch {
+    message: Option<Regex>,
+    command: Option<Regex>,
+    reference: Option<Regex>,
+    task: Option<Regex>,
+}
+
+impl ErrorMatch {
+    /// `Some(subject)` when every part matches; the subject is the message's first capture.
+    fn matches(&self, e: &SetupError) -> Option<Option<String>> {
+        let part = |re: &Option<Regex>, v: Option<&str>| match re {
+            None => true,
+            Some(re) => v.is_some_and(|v| re.is_match(v)),
+        };
+        if !part(&self.command, e.command.as_deref())
+            || !part(&self.reference, e.reference_id.as_deref())
+            || !part(&self.task, e.task.as_deref())
+        {
+            return None;
+        }
+        match &self.message {
+            None => Some(None),
+            Some(re) => {
+                let text = e.messages.join("\n");
+                re.captures(&text)
+                    .map(|c| c.get(1).map(|m| m.as_str().to_string()))
+            }
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -115,6 +191,7 @@ pub struct PatternRule {
     lines: Vec<Regex>,
     any_run: bool,
     events: Vec<(String, Vec<u32>, Option<Regex>)>,
+    errors: Vec<ErrorMatch>,
     /// The source file, for error messages and `exhume rules`.
     pub origin: String,
 }
@@ -126,8 +203,13 @@ impl PatternRule {
             message,
         };
         let f: RuleFile = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
-        if f.matcher.setup_lines.is_empty() && f.matcher.events.is_empty() {
-            return Err(invalid("[match] needs setup_lines or events".into()));
+        if f.matcher.setup_lines.is_empty()
+            && f.matcher.events.is_empty()
+            && f.matcher.errors.is_empty()
+        {
+            return Err(invalid(
+                "[match] needs setup_lines, errors or events".into(),
+            ));
         }
         let lines = f
             .matcher
@@ -149,6 +231,42 @@ impl PatternRule {
                 Ok((e.provider, e.ids, data))
             })
             .collect::<Result<Vec<_>, LoadError>>()?;
+        let compile = |p: &Option<String>| {
+            p.as_deref()
+                .map(Regex::new)
+                .transpose()
+                .map_err(|e| invalid(format!("bad errors regex: {e}")))
+        };
+        let errors = f
+            .matcher
+            .errors
+            .iter()
+            .map(|e| {
+                let m = ErrorMatch {
+                    message: compile(&e.message)?,
+                    command: compile(&e.command)?,
+                    reference: compile(&e.reference)?,
+                    task: compile(&e.task)?,
+                };
+                if m.message.is_none()
+                    && m.command.is_none()
+                    && m.reference.is_none()
+                    && m.task.is_none()
+                {
+                    return Err(invalid("an [[match.errors]] entry matches nothing".into()));
+                }
+                Ok(m)
+            })
+            .collect::<Result<Vec<_>, LoadError>>()?;
+        let fix = f
+            .fix
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| match v {
+                toml::Value::String(s) => Ok(Action::from(s)),
+                v => Action::deserialize(v).map_err(|e| invalid(format!("fix[{i}]: {e}"))),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let any_run = match f.matcher.scope.as_deref() {
             None | Some("last-run") => false,
             Some("any") => true,
@@ -162,7 +280,7 @@ impl PatternRule {
                 severity: f.severity,
                 looks_for: f.looks_for,
                 why: f.why,
-                fix: f.fix,
+                fix,
                 references: f.references,
                 explains: f.explains,
             },
@@ -170,6 +288,7 @@ impl PatternRule {
             lines,
             any_run,
             events,
+            errors,
             origin: origin.to_string(),
         })
     }
@@ -253,6 +372,14 @@ impl Rule for PatternRule {
                 }
             }
         }
+        for (fact, e) in ctx.facts.setup_errors() {
+            if !self.any_run && last.get(fact.evidence.locator.path.as_str()) != Some(&e.run) {
+                continue;
+            }
+            if let Some(subject) = self.errors.iter().find_map(|m| m.matches(e)) {
+                hits.entry(subject).or_default().push(fact);
+            }
+        }
         for (fact, ev) in ctx.facts.events() {
             for (provider, ids, data) in &self.events {
                 if !ev.provider.eq_ignore_ascii_case(provider)
@@ -273,7 +400,15 @@ impl Rule for PatternRule {
         }
         hits.into_iter()
             .map(|(subject, facts)| {
-                let evidence = facts.iter().take(10).map(|f| f.evidence.clone()).collect();
+                // An error block and one of its lines can both match: cite the place once.
+                let mut evidence: Vec<crate::facts::Evidence> = Vec::new();
+                for f in &facts {
+                    if evidence.len() < 10
+                        && !evidence.iter().any(|e| e.locator == f.evidence.locator)
+                    {
+                        evidence.push(f.evidence.clone());
+                    }
+                }
                 let mut f = self.meta.finding(subject.as_deref(), evidence);
                 if let Some(s) = &subject {
                     f.title = format!("{}: {s}", self.meta.title);

@@ -9,6 +9,7 @@ use super::{Context, Rule, RuleMeta};
 use crate::facts::{
     Confidence, Fact, FactKind, FactSet, FileVersion, Finding, FindingKind, RoleState, Severity,
 };
+use crate::repair::{Action, Change, Phase, common};
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
@@ -100,10 +101,10 @@ impl RoleConfigIncomplete {
                 looks_for: "an Exchange role key (HKLM\\SOFTWARE\\Microsoft\\ExchangeServer\\v14|v15\\<Role>) with UnpackedVersion but no ConfiguredVersion, a ConfiguredVersion older than UnpackedVersion, or a Watermark or Action value left behind".into(),
                 why: "A service pack or cumulative update uninstalls the old build and configures the new one role by role. UnpackedVersion says the new binaries are on disk; ConfiguredVersion is written only when the role's configuration finished, and Watermark/Action record the task setup stopped at. Until setup completes, the role runs new binaries on old or half-written configuration (services, IIS, web.config files), and the Best Practices Analyzer reports the role as not configured.".into(),
                 fix: vec![
-                    "Fix the cause of the failed setup run first (see the root cause).".into(),
-                    "Re-run setup in upgrade mode from an elevated prompt so it resumes at the watermark: Exchange 2010 `setup.com /mode:upgrade`; 2013 and later `Setup.exe /m:upgrade /IAcceptExchangeServerLicenseTerms`. When a Watermark and Action are present unattended setup may refuse to run; start the setup wizard, which offers to resume the incomplete installation.".into(),
-                    "Verify: every role key has ConfiguredVersion equal to UnpackedVersion and no Watermark or Action value.".into(),
-                    "Last resort only (the seed's manual repair): back up the key (`reg export`) and the databases, then copy UnpackedVersion into ConfiguredVersion and delete Watermark and Action. This hides the incomplete configuration without doing it, so check every service, virtual directory and web.config afterwards.".into(),
+                    Action::new(Phase::Rerun, "Re-run setup").needs("when a Watermark and Action are present unattended setup may refuse to run: start the setup wizard, which offers to resume the incomplete installation"),
+                    Action::new(Phase::LastResort, "Copy UnpackedVersion into ConfiguredVersion and delete Watermark and Action under the role keys (the backup step exported them). This hides the incomplete configuration without doing it: check every service, virtual directory and web.config afterwards")
+                        .target("HKLM\\SOFTWARE\\Microsoft\\ExchangeServer")
+                        .changes(&[Change::Registry]),
                 ],
                 references: vec![
                     "Microsoft Learn: Exchange Server setup fails with an install watermark (aka.ms/SA-InstallWatermark)".into(),
@@ -220,12 +221,8 @@ impl BinariesUpgradedConfigNot {
                 kind: FindingKind::Symptom,
                 severity: Severity::High,
                 looks_for: "file versions of Exchange binaries (ExSetup.exe, Store.exe, Eseutil.exe, Isinteg.exe, Microsoft.Exchange.*.dll) at a newer service pack / cumulative update than a role's ConfiguredVersion, or a role with no ConfiguredVersion at all".into(),
-                why: "Get-ExchangeServer and the binaries then report the new build while the roles still carry the old build's configuration: the server looks upgraded but setup's configuration steps (services, IIS virtual directories, web.config expansion) for those roles never ran. This is the state the seed consultant found: files at 14.2 with the registry not updated.".into(),
-                fix: vec![
-                    "Fix the cause of the failed setup run first (see the root cause).".into(),
-                    "Re-run setup of the same build in upgrade mode from an elevated prompt (Exchange 2010 `setup.com /mode:upgrade`; 2013+ `Setup.exe /m:upgrade /IAcceptExchangeServerLicenseTerms`) so it configures the listed roles.".into(),
-                    "Verify: each role's ConfiguredVersion matches the ExSetup.exe file version, then run the Best Practices Analyzer or HealthChecker.".into(),
-                ],
+                why: "Get-ExchangeServer and the binaries then report the new build while the roles still carry the old build's configuration: the server looks upgraded but setup's configuration steps (services, IIS virtual directories, web.config expansion) for those roles never ran. Typically: files at the new build with the registry not updated.".into(),
+                fix: vec![common::rerun()],
                 references: vec![
                     "Microsoft Learn: Exchange Server build numbers and release dates".into(),
                     "Microsoft Learn: Repair failed installations of Exchange Cumulative and Security updates (aka.ms/exupdatefaq)".into(),

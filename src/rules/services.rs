@@ -1,7 +1,9 @@
 //! Services: a service setup needed could not start because it was disabled.
 
 use super::{Context, InterestBuilder, Rule, RuleMeta};
+use crate::facts::Stamp;
 use crate::facts::{Confidence, Evidence, Explains, Fact, Finding, FindingKind, Severity};
+use crate::repair::{Action, Change, Phase, common};
 use regex::Regex;
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
@@ -43,11 +45,8 @@ impl ServiceDisabledBlocksSetup {
                 severity: Severity::Critical,
                 looks_for: "a setup [ERROR] block saying a service \"cannot be started, either because it is disabled\" (Win32 error 1058), confirmed by the service's StartMode in services.csv and by SCM events 7000/7040".into(),
                 why: "Setup restarts Exchange services while it configures each role. A disabled service cannot be started, so setup stops on a critical error and every role after that point is left unconfigured.".into(),
-                fix: vec![
-                    "Set the service's start type back to Automatic and start it: `Set-Service <service> -StartupType Automatic; Start-Service <service>` (or `sc.exe config <service> start= auto`).".into(),
-                    "Find out what disabled it before re-running setup: a 7040 event in the System log names when; Exchange's ServiceControl.ps1 disables services during setup and saves their modes in C:\\ExchangeSetupLogs\\ServiceState.xml; a GPO or security product may also do it.".into(),
-                    "Re-run setup in upgrade mode from an elevated prompt so it finishes configuring the roles.".into(),
-                ],
+                // The start mode and who disabled it are filled in per service by `check`.
+                fix: vec![common::rerun()],
                 references: vec![
                     "Microsoft Learn: Exchange Server setup fails because services are disabled (ServiceControl.ps1)".into(),
                     "Win32 error 1058 ERROR_SERVICE_DISABLED".into(),
@@ -100,6 +99,76 @@ pub fn scm_evidence<'a>(ctx: &'a Context<'_>, name: &str, display: &str) -> Vec<
         })
         .map(|(f, _)| f)
         .collect()
+}
+
+/// What the evidence says of who disabled `service` and when, as the step that removes the
+/// cause: nothing when setup's own ServiceControl step did it during a run (restoring the start
+/// type is then enough); the time, the account and how long before setup started when it was
+/// done outside setup; a search to make when no 7040 event says.
+pub fn who_disabled(ctx: &Context<'_>, service: &str, display: &str) -> Option<Action> {
+    let is = |v: Option<&String>, n: &str| v.is_some_and(|v| v.trim().eq_ignore_ascii_case(n));
+    let last = ctx
+        .facts
+        .events()
+        .filter(|(_, e)| e.provider.eq_ignore_ascii_case(SCM) && e.event_id == 7040)
+        .filter(|(_, e)| {
+            (is(e.data.get("param1"), service)
+                || is(e.data.get("param1"), display)
+                || is(e.data.get("param4"), service))
+                && is(e.data.get("param3"), "disabled")
+        })
+        .filter_map(|(f, e)| f.time.map(|t| (ctx.clock.to_utc(t), f, e)))
+        .max_by_key(|(t, _, _)| *t);
+    let find = "Group Policy, a script or a security product that sets start types";
+    let Some((t, _, e)) = last else {
+        return Some(
+            Action::new(
+                Phase::Cause,
+                &format!(
+                    "Find what disabled {service} before re-running setup: no 7040 event in the collected System log says when or by whom (check {find}, or an earlier failed setup run)"
+                ),
+            )
+            .target(service)
+            .changes(&[Change::Policy]),
+        );
+    };
+    if ctx.facts.run_at(ctx.clock.to_local(t)).is_some() {
+        return None;
+    }
+    let by = e
+        .data
+        .get(crate::parse::evtx::USER_SID_KEY)
+        .map(|sid| format!(" by {}", super::events::service_state::who(sid)))
+        .unwrap_or_default();
+    let next_run = ctx
+        .facts
+        .runs()
+        .filter(|(_, r)| r.header)
+        .filter_map(|(_, r)| r.start.map(|s| ctx.clock.to_utc(Stamp::Local(s))))
+        .filter(|s| *s > t)
+        .min();
+    let when = match next_run {
+        Some(s) => {
+            let m = ((s - t).num_seconds() + 30) / 60;
+            format!(
+                "{} before setup started at {} UTC, so setup did not do it",
+                crate::repair::words::minutes(m),
+                s.format("%H:%M:%S")
+            )
+        }
+        None => "outside any setup run, so setup did not do it".into(),
+    };
+    Some(
+        Action::new(
+            Phase::Cause,
+            &format!(
+                "Find and stop what disabled {service}: the System log shows it set to Disabled at {} UTC{by} (event 7040), {when}; look at {find}",
+                t.format("%Y-%m-%d %H:%M:%S")
+            ),
+        )
+        .target(service)
+        .changes(&[Change::Policy]),
+    )
 }
 
 impl Rule for ServiceDisabledBlocksSetup {
@@ -160,11 +229,14 @@ impl Rule for ServiceDisabledBlocksSetup {
                 f.explains
                     .push(Explains::about("exchange-service-disabled", &service));
                 f.title = format!("{service} is disabled, so setup could not start it");
-                f.fix = f
-                    .fix
-                    .iter()
-                    .map(|s| s.replace("<service>", &service))
-                    .collect();
+                let mut fix = vec![];
+                fix.extend(who_disabled(ctx, &service, &display));
+                fix.push(common::start_mode(
+                    &service,
+                    common::usual_start_mode(&service),
+                ));
+                fix.append(&mut f.fix);
+                f.fix = fix;
                 f.confidence = match sources {
                     1 => Confidence::Medium,
                     _ => Confidence::High,
@@ -195,7 +267,11 @@ mod tests {
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].subject.as_deref(), Some("MSExchangeServiceHost"));
         assert_eq!(f[0].confidence, Confidence::Medium);
-        assert!(f[0].fix[0].contains("Set-Service MSExchangeServiceHost"));
+        assert!(
+            f[0].fix
+                .iter()
+                .any(|a| a.contains("Set-Service MSExchangeServiceHost"))
+        );
     }
 
     #[test]

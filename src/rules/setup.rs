@@ -2,6 +2,7 @@
 
 use super::{Context, Rule, RuleMeta};
 use crate::facts::{Confidence, Evidence, Finding, FindingKind, RunOutcome, Severity};
+use crate::repair::{Action, Phase, common};
 
 /// What a setup run that stopped half-way leaves behind, whatever stopped it.
 const LEFT_BEHIND: &[&str] = &[
@@ -43,7 +44,8 @@ impl SetupStopped {
                 looks_for: "the last run in ExchangeSetup.log ending with \"Setup is stopping now because of one or more critical errors\" or \"setup operation didn't complete\"".into(),
                 why: "Exchange setup (including a service pack or cumulative update) uninstalls the old build and configures the new one role by role; when it stops half-way the roles it had not configured are left unusable until setup is run to completion.".into(),
                 fix: vec![
-                    "Fix the cause of the first critical error (see the root cause), then re-run setup in upgrade mode from an elevated prompt (Exchange 2010: `setup.com /mode:upgrade`; 2013+: `Setup.exe /m:upgrade /IAcceptExchangeServerLicenseTerms`).".into(),
+                    Action::new(Phase::Cause, "Read the first critical error of the run in ExchangeSetup.log and remove its cause").if_cause(),
+                    common::rerun(),
                 ],
                 references: vec!["Microsoft Learn: Troubleshoot Exchange Server setup failures (ExchangeSetup.log)".into()],
                 explains: LEFT_BEHIND.iter().map(|s| s.to_string()).collect(),
@@ -133,7 +135,9 @@ impl SetupInterrupted {
                 looks_for: "the last run in ExchangeSetup.log with neither \"End of Setup\" nor a completion statement".into(),
                 why: "A run that ends without \"End of Setup\" was killed, lost power, rebooted, or is still running; roles may be half-configured exactly as after a failure.".into(),
                 fix: vec![
-                    "Check that no setup process is still running, then re-run setup in upgrade mode; it resumes from the recorded watermark.".into(),
+                    Action::new(Phase::Prepare, "Check that no setup process is still running (the command lists none)")
+                        .command("Get-Process ExSetup, Setup -ErrorAction SilentlyContinue"),
+                    common::rerun(),
                 ],
                 references: vec!["Microsoft Learn: Exchange setup watermark and resuming setup".into()],
                 explains: LEFT_BEHIND.iter().map(|s| s.to_string()).collect(),
@@ -163,10 +167,10 @@ impl Rule for SetupInterrupted {
                     vec![Evidence::new(
                         fact.evidence.locator.clone(),
                         format!(
-                            "run of {} setup {} started {} and has no end marker",
+                            "run of {} setup {} {} and has no end marker",
                             run.product,
                             run.version.as_deref().unwrap_or("?"),
-                            run.start
+                            run.started()
                         ),
                     )],
                 );

@@ -793,7 +793,7 @@ fn e2016_cu23_antivirus_locked_file() -> Scenario {
         description: "Exchange 2016 CU23 stops in the Transport step: access denied on FIP-FS Configuration.xml (antivirus without exclusions).",
         product: e.product,
         form: Form::Zip,
-        expected: vec!["setup-file-locked"],
+        expected: vec!["fips-config-access-denied"],
         forbidden: vec![GENERIC],
         healthy: false,
         bundle: assemble(&e, &runs, x),

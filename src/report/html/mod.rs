@@ -139,7 +139,8 @@ pub fn render(d: &Diagnosis) -> String {
                             ol.plan {
                                 @for s in &d.plan {
                                     li {
-                                        p { (rule_text(&s.text)) }
+                                        p { (rule_text(&super::view::step_head(s))) }
+                                        @if !s.items.is_empty() { ul { @for i in &s.items { li { (rule_text(i)) } } } }
                                         @if !s.from.is_empty() {
                                             div.from {
                                                 "From"
@@ -275,7 +276,7 @@ fn details(f: &Finding) -> Markup {
         @if !f.fix.is_empty() {
             details {
                 summary { "How to fix (" (f.fix.len()) " step" @if f.fix.len() > 1 { "s" } ")" }
-                ol { @for s in &f.fix { li { (rule_text(s)) } } }
+                ol { @for s in &f.fix { li { (rule_text(&s.sentence())) } } }
             }
         }
         @if !f.references.is_empty() {
@@ -352,8 +353,17 @@ fn runs(d: &Diagnosis) -> Markup {
                             td.nowrap { (r.product) " " (r.version.as_deref().unwrap_or("")) }
                             td { (r.mode.as_deref().unwrap_or("")) }
                             td.mono.nowrap {
-                                (r.start_utc.format("%Y-%m-%d %H:%M:%S"))
-                                span.sub { "local " (r.start_local.format("%Y-%m-%d %H:%M:%S")) }
+                                @match (r.start_known, r.start_utc, r.start_local) {
+                                    (true, Some(utc), Some(local)) => {
+                                        (utc.format("%Y-%m-%d %H:%M:%S"))
+                                        span.sub { "local " (local.format("%Y-%m-%d %H:%M:%S")) }
+                                    }
+                                    (false, Some(utc), _) => {
+                                        "unknown"
+                                        span.sub { "first line " (utc.format("%Y-%m-%d %H:%M:%S")) }
+                                    }
+                                    _ => { "unknown" }
+                                }
                             }
                             td.mono.nowrap { (r.end_utc.map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_else(|| "no end marker".into())) }
                             td { span class=(format!("outcome outcome-{outcome}")) { (outcome) } }
@@ -362,6 +372,11 @@ fn runs(d: &Diagnosis) -> Markup {
                             td.loc { code { (r.locator) } }
                         }
                     }
+                }
+            }
+            @for (log, runs, note) in view::run_notes(d) {
+                p.note {
+                    code { (log) } ", run " (runs.iter().map(usize::to_string).collect::<Vec<_>>().join(", ")) ": " (note)
                 }
             }
         }

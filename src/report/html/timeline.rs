@@ -67,8 +67,10 @@ pub fn marks(d: &Diagnosis) -> Vec<Mark<'_>> {
         .collect()
 }
 
-fn run_end(r: &RunSummary) -> DateTime<Utc> {
-    r.end_utc.unwrap_or(r.start_utc).max(r.start_utc)
+/// Where a run's bar ends; runs of console text, without any time, are not drawn.
+fn run_end(r: &RunSummary) -> Option<DateTime<Utc>> {
+    let start = r.start_utc?;
+    Some(r.end_utc.unwrap_or(start).max(start))
 }
 
 /// Groups the intervals into segments and shares the width among them.
@@ -77,12 +79,12 @@ fn segments(d: &Diagnosis, marks: &[Mark<'_>]) -> Vec<Segment> {
     let mut spans: Vec<(DateTime<Utc>, DateTime<Utc>, bool)> = d
         .runs
         .iter()
-        .map(|r| {
-            (
-                r.start_utc,
-                run_end(r),
+        .filter_map(|r| {
+            Some((
+                r.start_utc?,
+                run_end(r)?,
                 view::label(&r.outcome) != "completed",
-            )
+            ))
         })
         .chain(marks.iter().map(|m| (m.time, m.time, true)))
         .collect();
@@ -193,14 +195,17 @@ fn lanes(runs: &[RunSummary]) -> (Vec<usize>, usize) {
     let mut lane = vec![0; runs.len()];
     for i in order {
         let r = &runs[i];
-        match lane_end.iter().position(|e| *e < r.start_utc) {
+        let (Some(start), Some(end)) = (r.start_utc, run_end(r)) else {
+            continue;
+        };
+        match lane_end.iter().position(|e| *e < start) {
             Some(l) => {
                 lane[i] = l;
-                lane_end[l] = run_end(r);
+                lane_end[l] = end;
             }
             None => {
                 lane[i] = lane_end.len();
-                lane_end.push(run_end(r));
+                lane_end.push(end);
             }
         }
     }
@@ -271,9 +276,9 @@ pub fn chart(d: &Diagnosis, marks: &[Mark<'_>], ids: &Ids) -> Markup {
                 }
             }
             @for (i, r) in d.runs.iter().enumerate() {
-                @if let Some(s) = segment_of(&segs, r.start_utc) {
-                    @let x0 = s.x_of(r.start_utc);
-                    @let x1 = s.x_of(run_end(r)).max(x0 + 4.0);
+                @if let Some((start, end, s)) = r.start_utc.zip(run_end(r)).and_then(|(a, b)| Some((a, b, segment_of(&segs, a)?))) {
+                    @let x0 = s.x_of(start);
+                    @let x1 = s.x_of(end).max(x0 + 4.0);
                     @let y = top + lane[i] as f64 * LANE_H;
                     @let outcome = view::label(&r.outcome);
                     g {
@@ -341,7 +346,9 @@ fn run_tooltip(r: &RunSummary) -> String {
         "{} ({}) — {} to {} — {} error(s) — {}",
         run_label(r),
         r.product,
-        view::time(r.start_utc),
+        r.start_utc
+            .map(view::time)
+            .unwrap_or_else(|| "an unknown time".into()),
         r.end_utc
             .map(view::time)
             .unwrap_or_else(|| "no end marker".into()),
@@ -383,8 +390,9 @@ mod tests {
         assert!(segs[2].w > segs[0].w * 2.5);
         // Every run and every mark falls inside a segment, within the plot.
         for r in &d.runs {
-            let s = segment_of(&segs, r.start_utc).expect("a segment");
-            assert!(r.start_utc >= s.t0 && run_end(r) <= s.t1);
+            let start = r.start_utc.expect("the seed's runs have a start");
+            let s = segment_of(&segs, start).expect("a segment");
+            assert!(start >= s.t0 && run_end(r).expect("an end") <= s.t1);
         }
         for mk in &m {
             let x = segment_of(&segs, mk.time).expect("a segment").x_of(mk.time);

@@ -18,6 +18,9 @@ impl Redactor {
             clock,
             status: _,
             verdict,
+            broke,
+            checked: _,
+            not_in_bundle: _,
             root_causes,
             contributing,
             unexplained,
@@ -52,6 +55,7 @@ impl Redactor {
         }
         self.apply(&mut clock.description);
         self.apply(verdict);
+        self.all(broke);
         for rc in root_causes {
             let RootCause {
                 id,
@@ -83,7 +87,7 @@ impl Redactor {
                 }
             }
             self.evidence(evidence);
-            self.all(fix);
+            self.actions(fix);
         }
         self.all(contributing);
         self.all(unexplained);
@@ -92,11 +96,22 @@ impl Redactor {
         }
         for PlanStep {
             step: _,
-            text,
+            phase: _,
+            action,
+            command,
+            shell: _,
+            targets,
+            changes: _,
+            needs,
+            items,
             from,
         } in plan
         {
-            self.apply(text);
+            self.apply(action);
+            self.opt(command);
+            self.all(targets);
+            self.all(needs);
+            self.all(items);
             self.all(from);
         }
         for r in runs {
@@ -108,15 +123,18 @@ impl Redactor {
                 mode,
                 start_local: _,
                 start_utc: _,
+                start_known: _,
                 end_utc: _,
                 outcome: _,
                 failed_task,
                 errors: _,
                 locator,
+                notes,
             } = r;
             for s in [log, product, locator] {
                 self.apply(s);
             }
+            self.all(notes);
             for o in [version, mode, failed_task] {
                 self.opt(o);
             }
@@ -162,7 +180,7 @@ impl Redactor {
         }
         self.opt(subject);
         self.evidence(evidence);
-        self.all(fix);
+        self.actions(fix);
         self.all(references);
         for Explains { id, subject } in explains {
             self.apply(id);
@@ -183,6 +201,14 @@ impl Redactor {
                 | Position::Row(_) => {}
             }
             self.apply(excerpt);
+        }
+    }
+
+    pub(super) fn actions(&mut self, v: &mut [crate::repair::Action]) {
+        for a in v {
+            for s in a.texts_mut() {
+                self.apply(s);
+            }
         }
     }
 

@@ -3,6 +3,7 @@
 
 use super::STOP_EXPLAINS;
 use crate::facts::{Confidence, Evidence, Finding, FindingKind, RunOutcome, Severity, clip};
+use crate::repair::{Action, Phase, common};
 use crate::rules::{Context, Rule, RuleMeta};
 
 /// Most `[ERROR]` messages quoted one per evidence line.
@@ -25,10 +26,11 @@ impl SetupErrorUnrecognised {
                 severity: Severity::High,
                 looks_for: "the last run of ExchangeSetup.log stopped on a critical [ERROR] and no more specific cause explains the stop: reports the failing task, the failing command and the error text verbatim (dropped as soon as a specific cause is found)".into(),
                 why: "None of exhume's known failure patterns matches this error, so the text setup logged is the best lead. Setup stopped in the task named here; the roles it had not configured yet are left unusable until setup completes.".into(),
+                // The first action is the error itself, filled in by `check`.
                 fix: vec![
-                    "<verbatim>".into(),
-                    "Search for that exact text (without server names and GUIDs) in the Exchange documentation and Microsoft Q&A, and read the Application log around the time of the error; CSS-Exchange SetupLogReviewer.ps1 prints the same error context.".into(),
-                    "Fix the cause, then re-run setup in upgrade mode from an elevated prompt (Exchange 2010: `setup.com /mode:upgrade`; 2013 and later: `Setup.exe /m:upgrade /IAcceptExchangeServerLicenseTerms_DiagnosticDataOFF`).".into(),
+                    Action::new(Phase::Cause, "<verbatim>"),
+                    Action::new(Phase::Cause, "Search for that exact text (without server names and GUIDs) in the Exchange documentation and Microsoft Q&A, read the Application log around the time of the error, and remove the cause it points to; CSS-Exchange SetupLogReviewer.ps1 prints the same error context"),
+                    common::rerun(),
                 ],
                 references: vec![
                     "CSS-Exchange SetupLogReviewer: Write-LastErrorInformation (the error context when no known cause matches)".into(),
@@ -106,20 +108,14 @@ impl Rule for SetupErrorUnrecognised {
                     quoted.join(" / ")
                 ),
                 _ => format!(
-                    "Read the end of the run ({}) and the Application log for the reason setup stopped.",
+                    "Read the end of the run ({}) and the Application log for the reason setup stopped",
                     run_fact.evidence.locator
                 ),
             };
             f.fix = f
                 .fix
                 .iter()
-                .map(|s| {
-                    if s == "<verbatim>" {
-                        verbatim.clone()
-                    } else {
-                        s.clone()
-                    }
-                })
+                .map(|a| a.replace("<verbatim>", &verbatim))
                 .collect();
             f.confidence = Confidence::Low;
             f.time = stop

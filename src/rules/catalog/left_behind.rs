@@ -6,6 +6,7 @@ use super::left_behind_kind;
 use crate::facts::{
     Confidence, Evidence, Explains, Fact, Finding, FindingKind, RunOutcome, Severity,
 };
+use crate::repair::{Action, Phase, common};
 use crate::rules::{Context, InterestBuilder, Rule, RuleMeta};
 use regex::Regex;
 use std::collections::BTreeMap;
@@ -51,11 +52,8 @@ impl ServicesLeftDisabled {
                 severity: Severity::Critical,
                 looks_for: "ServiceControl.log: services whose last logged action is \"Disabling service '<name>'\" (no later \"Enabling service\"), confirmed by StartMode=Disabled in services.csv when it is present; a cause when the last setup run was interrupted or when a later update (an SU) left them, a symptom when the last run stopped on an error".into(),
                 why: "Before it replaces binaries, setup (and every security update) runs ServiceControl.ps1 to stop the Exchange, IIS and helper services (WinMgmt, RemoteRegistry, pla…) and set them to Disabled, and re-enables them at the end. A run that stops or is interrupted in between leaves them disabled: no mail flow, a blank OWA/EAC, and the next setup run may fail to start them.".into(),
-                fix: vec![
-                    "Re-enable what setup disabled: in an elevated Exchange Management Shell run `Add-PSSnapin Microsoft.Exchange.Management.PowerShell.Setup; & \"$env:ExchangeInstallPath\\Bin\\ServiceControl.ps1\" AfterPatch`, or per service `Set-Service <name> -StartupType Automatic; Start-Service <name>` for: <services> (POP3/IMAP4 keep their previous start type).".into(),
-                    "Before running setup again, rename C:\\ExchangeSetupLogs\\ServiceState.xml if it exists: a state file saved while the services were already disabled makes the next run restore them to Disabled.".into(),
-                    "Re-run setup (or reinstall the update) from an elevated prompt so it completes and restores the services itself.".into(),
-                ],
+                // Per service, filled in by `check`.
+                fix: vec![common::rename_service_state(), common::rerun()],
                 references: vec![
                     "Microsoft Learn: Repair failed installations of Exchange Cumulative and Security updates (aka.ms/exupdatefaq)".into(),
                     "microsoft/CSS-Exchange issues #826 and #522 (services left disabled after a failed CU or SU)".into(),
@@ -137,11 +135,12 @@ impl Rule for ServicesLeftDisabled {
             if names.len() == 1 { "it" } else { "them" },
             names.join(", ")
         );
-        f.fix = f
-            .fix
+        let mut fix: Vec<Action> = names
             .iter()
-            .map(|s| s.replace("<services>", &names.join(", ")))
+            .map(|n| common::start_mode(n, common::usual_start_mode(n)))
             .collect();
+        fix.append(&mut f.fix);
+        f.fix = fix;
         for n in &names {
             for id in [
                 "exchange-service-disabled",
@@ -188,9 +187,15 @@ impl ServerLeftOffline {
                 looks_for: "ExchangeSetup.log (2013 and later): in the last run, the last Set-ServerComponentState for ServerWideOffline has -State:'Inactive' and the run did not complete".into(),
                 why: "At the start of a cumulative update setup sets the server component ServerWideOffline to Inactive (requester Functional) so that the server takes no client or mail traffic, and sets it back to Active at the end. When the run stops or is interrupted in between, services may run and databases mount, yet the server refuses mail (421 4.3.2 Service not active) and client connections.".into(),
                 fix: vec![
-                    "Check: `Get-ServerComponentState <server> | Format-Table Component,State,LocalStates,RemoteStates`.".into(),
-                    "Once setup has completed, bring it back: `Set-ServerComponentState <server> -Component ServerWideOffline -State Active -Requester <requester>` (also for the Maintenance requester if an administrator set one), then check HubTransport and the other components are Active.".into(),
-                    "Re-run setup from an elevated prompt so it completes; it sets the state back itself at the end.".into(),
+                    common::rerun(),
+                    Action::new(Phase::Repair, "Once setup has completed, check the server's component states: ServerWideOffline, HubTransport and the others should be Active (setup sets them back at the end)")
+                        .target("<server>")
+                        .command("Get-ServerComponentState <server> | Format-Table Component, State, LocalStates, RemoteStates")
+                        .ems(),
+                    Action::new(Phase::Repair, "If ServerWideOffline is still Inactive, bring it back (also for the Maintenance requester if an administrator set one)")
+                        .target("<server>")
+                        .command("Set-ServerComponentState <server> -Component ServerWideOffline -State Active -Requester <requester>")
+                        .ems(),
                 ],
                 references: vec![
                     "Microsoft Learn: Set-ServerComponentState".into(),
@@ -270,8 +275,8 @@ impl Rule for ServerLeftOffline {
             f.fix = f
                 .fix
                 .iter()
-                .map(|s| {
-                    s.replace("<server>", &server)
+                .map(|a| {
+                    a.replace("<server>", &server)
                         .replace("<requester>", &requester)
                 })
                 .collect();
@@ -390,7 +395,11 @@ mod tests {
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].kind, FindingKind::Cause);
         assert!(f[0].title.contains("requester Functional"));
-        assert!(f[0].fix[1].contains("Set-ServerComponentState EX01.contoso.com"));
+        assert!(
+            f[0].fix
+                .iter()
+                .any(|a| a.contains("Set-ServerComponentState EX01.contoso.com"))
+        );
         assert_eq!(
             f[0].evidence[0].locator.to_string(),
             "setup/ExchangeSetup.log:4"

@@ -21,6 +21,101 @@ struct Case {
 }
 
 const CASES: &[Case] = &[
+    // Rules written for the real setup-log excerpts (issue 14), each tried on other builds'
+    // wordings and languages, and on the near misses that share their words.
+    Case {
+        id: "msi-folder-access-denied",
+        log: &[
+            "[ERROR] Installing product G:\\exchangeserver.msi failed. Schwerwiegender Fehler bei der Installation. Error code is 1603. Last error reported by the MSI package is 'The installer has insufficient privileges to access this directory: C:\\Program Files\\Microsoft\\Exchange Server\\V15\\FrontEnd\\HttpProxy\\owa\\auth\\15.1.1913.  The installation cannot continue.'.",
+            "[ERROR] Installing product D:\\EXCHANGESERVER.msi failed. Fatal error during installation. Error code is 1603. Last error reported by the MSI package is 'Das Installationsprogramm hat keine ausreichenden Berechtigungen für den Zugriff auf dieses Verzeichnis: C:\\Program Files\\Microsoft\\Exchange Server\\V15\\Bin.'.",
+        ],
+        text: &[
+            (
+                "setup/ExchangeSetup.msilog",
+                "MSI (s) (E8:1C) [10:29:41:123]: Product: Microsoft Exchange Server -- Error 1303. The installer has insufficient privileges to access this directory: C:\\Program Files\\Microsoft\\Exchange Server\\V15\\ClientAccess\\Owa.",
+            ),
+            (
+                "setup/ExchangeSetup.msilog",
+                "MSI (s) (E8:1C) [10:29:41:120]: Note: 1: 1303 2: C:\\Program Files\\Microsoft\\Exchange Server\\V15\\ClientAccess\\Owa\\",
+            ),
+        ],
+        events: &[],
+        not: &[
+            "[ERROR] Installing product G:\\exchangeserver.msi failed. Fatal error during installation. Error code is 1603. Last error reported by the MSI package is 'Error writing to file: C:\\x.dll.'.",
+            "Installing a new product. Package: G:\\exchangeserver.msi. Property values: DISABLEERRORREPORTING=1",
+            "[WARNING] Error 13030. Unrelated.",
+        ],
+    },
+    Case {
+        id: "mmc-found-twice-on-path",
+        log: &[
+            "0.  ErrorRecord: Cannot convert 'System.Object[]' to the type 'System.String' required by parameter 'Destination'. Specified method is not supported.",
+            "[ERROR] Cannot convert 'System.Object[]' to the type 'System.String' required by parameter 'Destination'. Specified method is not supported.",
+            "1. ErrorRecord: System.Management.Automation.ParameterBindingException: Impossible de convertir « System.Object[] » en type « System.String » requis par le paramètre 'Destination'. La méthode spécifiée n'est pas prise en charge.",
+        ],
+        text: &[],
+        events: &[],
+        not: &[
+            // The same binding error on another parameter: appcmd output given to -Message.
+            "0. ErrorRecord: Cannot convert 'System.Object[]' to the type 'System.String' required by parameter 'Message'. Specified method is not supported.",
+            "Processing component 'Admin Tools Configuration' (Configuring the server.).",
+        ],
+    },
+    Case {
+        id: "email-address-policy-invalid",
+        log: &[
+            "[ERROR] The e-mail address policy object must have exactly one primary e-mail address with the prefix \"FAXMAKER\". Property Name:",
+            "604. ErrorRecord: Microsoft.Exchange.Data.DataValidationException: The e-mail address policy object must have exactly one primary e-mail address with the prefix \"FAXMAKER\". Property Name:",
+        ],
+        text: &[],
+        events: &[],
+        not: &[
+            "Processing object \"smtpDomain.com\".",
+            "[WARNING] The e-mail address policy \"Default Policy\" has not been applied.",
+        ],
+    },
+    Case {
+        id: "owa-mailbox-policy-conflict",
+        log: &[
+            "[ERROR] Microsoft.Exchange.Data.Directory.ADObjectAlreadyExistsException: Active Directory operation failed on dc1.contoso.com. The object 'CN=Default,CN=OWA Mailbox Policies,CN=Contoso,CN=Microsoft Exchange,CN=Services,CN=Configuration,DC=contoso,DC=com' already exists.",
+            "0.  ErrorRecord: Microsoft.Exchange.Data.Directory.ADObjectAlreadyExistsException: Fehler beim Active Directory-Vorgang auf dc1.contoso.com. Das Objekt 'CN=Default,CN=OWA Mailbox Policies,CN=Contoso,CN=Microsoft Exchange,CN=Services,CN=Configuration,DC=contoso,DC=com' ist bereits vorhanden.",
+        ],
+        text: &[],
+        events: &[],
+        not: &[
+            "Used domain controller dc1.contoso.com to read object CN=Default,CN=OWA Mailbox Policies,CN=Contoso,CN=Microsoft Exchange,CN=Services,CN=Configuration,DC=contoso,DC=com.",
+            "[ERROR] Active Directory operation failed on dc1. The object 'CN=Default,CN=Mobile Mailbox Policies,CN=Contoso' already exists.",
+        ],
+    },
+    Case {
+        id: "fms-service-start-failed",
+        log: &[
+            "[ERROR] Service 'FMS' failed to reach status 'Running' on this server.",
+            "[ERROR] Der Dienst 'FMS' hat den Status 'Running' auf diesem Server nicht erreicht.",
+            "[ERROR] Cannot start service FMS on computer '.'.",
+        ],
+        text: &[],
+        events: &[],
+        not: &[
+            "Service 'FMS' reached status 'Running' on this server.",
+            "[ERROR] Service 'MSExchangeFrontendTransport' failed to reach status 'Running' on this server.",
+        ],
+    },
+    Case {
+        id: "transport-service-start-failed",
+        log: &[
+            "[ERROR] Service 'MSExchangeTransport' failed to reach status 'Running' on this server.",
+            "[ERROR] サービス 'MSExchangeTransport' は状態 'Running' に到達できませんでした。",
+            "[ERROR] Cannot start service MSExchangeTransport on computer '.'.",
+        ],
+        text: &[],
+        events: &[],
+        not: &[
+            "Service 'MSExchangeTransport' reached status 'Running' on this server.",
+            "[ERROR] Service 'MSExchangeTransportLogSearch' failed to reach status 'Running' on this server.",
+            "[ERROR] Service 'MSExchangeFrontendTransport' failed to reach status 'Running' on this server.",
+        ],
+    },
     Case {
         id: "setup-resume-action-mismatch",
         log: &[
@@ -380,8 +475,157 @@ const CASES: &[Case] = &[
         events: &[],
         not: &[],
     },
+    Case {
+        id: "dc-out-of-site",
+        log: &[
+            "Evaluated [Rule:DomainControllerIsOutOfSite] [HasException:False] [Value:\"True\"] [ParentValue:\"<NULL>\"] [Thread:14] [Duration:00:00:00]",
+            "Failed [Rule:DomainControllerIsOutOfSite] [Message:The domain controller dc07.contoso.com isn't in the same Active Directory site as this computer.]",
+        ],
+        text: &[],
+        events: &[],
+        not: &[
+            "Evaluated [Rule:DomainControllerIsOutOfSite] [HasException:False] [Value:\"False\"] [ParentValue:\"<NULL>\"] [Thread:14] [Duration:00:00:00]",
+            "Evaluated [Setting:DomainControllerSiteName] [HasException:False] [Value:\"Paris\"] [ParentValue:\"<NULL>\"] [Thread:14] [Duration:00:00:00]",
+        ],
+    },
+    Case {
+        id: "remote-registry-unavailable",
+        log: &[
+            "Evaluated [Rule:RemoteRegException] [HasException:False] [Value:\"True\"] [ParentValue:\"<NULL>\"] [Thread:9] [Duration:00:00:00.0156]",
+        ],
+        text: &[],
+        events: &[],
+        not: &[
+            "Evaluated [Rule:RemoteRegException] [HasException:False] [Value:\"False\"] [ParentValue:\"<NULL>\"] [Thread:9] [Duration:00:00:00.0156]",
+        ],
+    },
+    Case {
+        id: "msdtc-stopped",
+        log: &[
+            "Evaluated [Rule:MSDTCStopped] [HasException:False] [Value:\"True\"] [ParentValue:\"<NULL>\"] [Thread:9] [Duration:00:00:00]",
+            "Failed [Rule:MSDTCStopped] [Message:The Distributed Transaction Coordinator service isn't running.]",
+        ],
+        text: &[],
+        events: &[],
+        not: &[
+            "Evaluated [Rule:MSDTCStopped] [HasException:False] [Value:\"False\"] [ParentValue:\"<NULL>\"] [Thread:9] [Duration:00:00:00]",
+        ],
+    },
+    Case {
+        id: "hybrid-application-uri-missing",
+        log: &[
+            "Evaluated [Rule:DidOnPremisesSettingCreatedAnException] [HasException:False] [Value:\"True\"] [ParentValue:\"<NULL>\"] [Thread:11] [Duration:00:00:00.0312]",
+        ],
+        text: &[],
+        events: &[],
+        not: &[
+            "Evaluated [Rule:DidOnPremisesSettingCreatedAnException] [HasException:False] [Value:\"False\"] [ParentValue:\"<NULL>\"] [Thread:11] [Duration:00:00:00]",
+            "Evaluated [Setting:IsHybridObjectFoundOnPremises] [HasException:False] [Value:\"True\"] [ParentValue:\"<NULL>\"] [Thread:11] [Duration:00:00:00]",
+        ],
+    },
+    Case {
+        id: "domain-not-prepared",
+        log: &[
+            "Evaluated [Rule:DomainPrepRequired] [HasException:False] [Value:\"True\"] [ParentValue:\"<NULL>\"] [Thread:9] [Duration:00:00:00]",
+            "Failed [Rule:DomainPrepRequired] [Message:Setup must prepare the domain. Run setup /PrepareDomain in this domain or /PrepareAllDomains.]",
+        ],
+        text: &[],
+        events: &[],
+        not: &[
+            "Evaluated [Rule:DomainPrepRequired] [HasException:False] [Value:\"False\"] [ParentValue:\"<NULL>\"] [Thread:9] [Duration:00:00:00]",
+            "Evaluated [Setting:LocalDomainIsPrepped] [HasException:False] [Value:\"True\"] [ParentValue:\"<NULL>\"] [Thread:9] [Duration:00:00:00]",
+        ],
+    },
+    Case {
+        id: "security-groups-ou-missing",
+        log: &[
+            "[ERROR] The following error was generated when \"$error.Clear();\ninitialize-ExchangeUniversalGroups -DomainController $RoleDomainController -ActiveDirectorySplitPermissions $RoleActiveDirectorySplitPermissions\n\" was run: \"System.NullReferenceException: Object reference not set to an instance of an object.\nat Microsoft.Exchange.Management.Tasks.InitializeExchangeUniversalGroups.CreateOrMoveEWPGroup(ADGroup ewp, ADOrganizationalUnit usgContainer)\nat Microsoft.Exchange.Management.Tasks.InitializeExchangeUniversalGroups.InternalProcessRecord()\".",
+            // Localised message, same exception type and task.
+            "[ERROR] The following error was generated when \"$error.Clear(); initialize-ExchangeUniversalGroups -DomainController $RoleDomainController\" was run: \"System.NullReferenceException: Der Objektverweis wurde nicht auf eine Objektinstanz festgelegt.\".",
+        ],
+        text: &[],
+        events: &[],
+        not: &[
+            "[ERROR] The following error was generated when \"$error.Clear(); initialize-ExchangeUniversalGroups -DomainController $RoleDomainController\" was run: \"Microsoft.Exchange.Data.Directory.ADOperationException: Active Directory operation failed on dc1.contoso.com. The attribute entry already exists.\".",
+            "Group CN=Exchange Windows Permissions,OU=Microsoft Exchange Security Groups,DC=contoso,DC=com already exists.",
+        ],
+    },
+    Case {
+        id: "fips-config-access-denied",
+        log: &[
+            "[ERROR] The following error was generated when \"$error.Clear(); & $RoleBinPath\\..\\FIP-FS\\Bin\\Configure-FIPSFS.ps1\" was run: \"System.UnauthorizedAccessException: Access to the path 'C:\\Program Files\\Microsoft\\Exchange Server\\V15\\FIP-FS\\Data\\Configuration.xml' is denied.\".\n[ERROR-REFERENCE] Id=BridgeheadComponent___9FAA17C4-73D7-4E6D-9012-6274971434D5 Component=EXCHANGE14:\\Current\\Release\\Shared\\Datacenter\\Setup",
+        ],
+        text: &[],
+        events: &[],
+        not: &[
+            "[ERROR] Access to the path 'C:\\Program Files\\Microsoft\\Exchange Server\\V15\\Bin\\Microsoft.Exchange.Store.Worker.exe.config' is denied.",
+        ],
+    },
+    Case {
+        id: "activesync-vdir-duplicate",
+        log: &[
+            "[ERROR] The following error was generated when \"$error.Clear(); $ActiveSyncVdir = Get-ActiveSyncVirtualDirectory -Server $RoleFqdnOrName -ADPropertiesOnly | where { $_.WebSite -eq 'Default Web Site' }; Set-ActiveSyncVirtualDirectory -Identity $ActiveSyncVdir -ExternalUrl $null\" was run: \"System.Management.Automation.ParameterBindingException: Cannot bind parameter 'Identity'. Cannot convert 'System.Object[]' to the type 'Microsoft.Exchange.Configuration.Tasks.VirtualDirectoryIdParameter' required by parameter 'Identity'. Specified method is not supported.\".",
+        ],
+        text: &[],
+        events: &[],
+        not: &[
+            "[ERROR] Cannot convert 'System.Object[]' to the type 'System.String' required by parameter 'Path'.",
+        ],
+    },
+    Case {
+        id: "ad-object-already-exists",
+        log: &[
+            "[ERROR] Active Directory operation failed on dc1.contoso.com. The object 'CN=Default Offline Address Book (Ex2019),CN=Offline Address Lists,CN=Address Lists Container,CN=Contoso,CN=Microsoft Exchange,CN=Services,CN=Configuration,DC=contoso,DC=com' already exists.",
+        ],
+        text: &[],
+        events: &[],
+        not: &[
+            "Group CN=Managed Availability Servers,OU=Microsoft Exchange Security Groups,DC=contoso,DC=com already exists.",
+        ],
+    },
+    Case {
+        id: "public-folder-tree-missing",
+        log: &[
+            "[ERROR] Active Directory operation failed on dc1.contoso.com. The object 'CN=Folder Hierarchies,CN=Exchange Administrative Group (FYDIBOHF23SPDLT),CN=Administrative Groups,CN=Contoso,CN=Microsoft Exchange,CN=Services,CN=Configuration,DC=contoso,DC=com' already exists.",
+        ],
+        text: &[],
+        events: &[],
+        not: &[
+            "[ERROR] Active Directory operation failed on dc1.contoso.com. The object 'CN=Default Offline Address Book,CN=Offline Address Lists,CN=Address Lists Container,CN=Contoso,CN=Microsoft Exchange,CN=Services,CN=Configuration,DC=contoso,DC=com' already exists.",
+        ],
+    },
+    Case {
+        id: "arbitration-upn-not-unique",
+        log: &[
+            "[ERROR] The following error was generated when \"$error.Clear(); Set-Mailbox -Arbitration -Identity $mbx -Force\" was run: \"Microsoft.Exchange.Data.Directory.ADConstraintViolationException: An Active Directory Constraint Violation error occurred on dc1.contoso.com. Additional information: The operation failed because UPN value provided for addition/modification is not unique forest-wide.\".",
+        ],
+        text: &[],
+        events: &[],
+        not: &["[ERROR] Database is mandatory on UserMailbox. Property Name: Database"],
+    },
+    Case {
+        id: "ad-wellknown-group-wrong-type",
+        log: &[
+            "[ERROR] The well-known object entry with the GUID \"6c01d2a7-f083-4503-8132-789eeb127b84\", which is on the \"CN=Microsoft Exchange,CN=Services,CN=Configuration,DC=contoso,DC=com\" container object's otherWellKnownObjects attribute, refers to a group \"CN=Exchange Servers,OU=Microsoft Exchange Security Groups,DC=contoso,DC=com\" of the wrong group type. Either delete the well-known object entry, or promote the target object to \"Universal Security Group\".",
+        ],
+        text: &[],
+        events: &[],
+        not: &[
+            "[ERROR] The well-known object entry B:32:C262A929D691B74A9E068728F8F842EA:CN=Organization Management\\0ADEL:6d6bfa5c-2d13-4d8b-9f4e-b4c7ff3a3d6f,CN=Deleted Objects,DC=contoso,DC=com on the otherWellKnownObjects attribute in the container object CN=Microsoft Exchange,CN=Services,CN=Configuration,DC=contoso,DC=com points to an invalid DN or a deleted object.",
+        ],
+    },
+    Case {
+        id: "search-foundation-old-nodes",
+        log: &[
+            "[ERROR] The following error was generated when \"$error.Clear(); & $RoleBinPath\\Search\\Ceres\\Installer\\InstallConfig.ps1 -action I -dataFolder $dataFolder\" was run: \"System.Exception: Failure configuring SearchFoundation through InstallConfig.ps1 - Old nodes belonging to the system 'Fsis', already exist in C:\\Program Files\\Microsoft\\Exchange Server\\V15\\Bin\\Search\\Ceres\\HostController\\Data\\Nodes\\Fsis.\".",
+        ],
+        text: &[],
+        events: &[],
+        not: &[
+            "[ERROR] The following error was generated when \"$error.Clear(); & $RoleBinPath\\Search\\Ceres\\Installer\\InstallConfig.ps1 -action I\" was run: \"System.Exception: Failure configuring SearchFoundation through InstallConfig.ps1 - Error occurred while configuring Search Foundation for Exchange.System.TimeoutException: Timed out waiting for Admin node to be up and running\".",
+        ],
+    },
 ];
-
 /// A 2016 upgrade run whose body is `lines` at level 1; `completed` adds the success lines.
 fn run_text(day: u32, lines: &[&str], completed: bool) -> String {
     let mut s = format!(

@@ -3,6 +3,7 @@
 
 use super::{STOP_EXPLAINS, SetupInterrupted};
 use crate::facts::{Confidence, Evidence, Fact, Finding, FindingKind, RunOutcome, Severity};
+use crate::repair::{Action, Change, Phase};
 use crate::rules::{Context, InterestBuilder, Rule, RuleMeta};
 use chrono::Duration;
 
@@ -45,8 +46,9 @@ impl SetupInterruptedByRestart {
                 looks_for: "the last run of ExchangeSetup.log has no end marker, and the System log records a restart within 12 hours after it started: USER32 1074 (restart initiated, with the process and reason), EventLog 6008 (unexpected shutdown) or Kernel-Power 41".into(),
                 why: "Setup cannot resume by itself after a restart: the run simply stops, leaving roles half-configured, Exchange services disabled by ServiceControl.ps1 and, on 2013 and later, the server component ServerWideOffline Inactive. Windows Update installing on schedule, an operator, or a power loss are the usual reasons.".into(),
                 fix: vec![
-                    "Find who restarted it from the event (USER32 1074 names the process and the reason); pause automatic updates and maintenance windows during Exchange updates.".into(),
-                    "Re-run setup in upgrade mode from an elevated prompt so it resumes the interrupted run (2013 and later: the wizard offers to resume), and let it complete before any restart.".into(),
+                    Action::new(Phase::Cause, "Stop what restarted the server during setup (USER32 1074 names the process and the reason): pause automatic updates and maintenance windows while Exchange updates run")
+                        .changes(&[Change::Policy]),
+                    Action::new(Phase::Rerun, "Re-run setup").needs("no restart until it has completed"),
                 ],
                 references: vec![
                     "Microsoft Learn: Repair failed installations of Exchange Cumulative and Security updates (aka.ms/exupdatefaq)".into(),
@@ -120,10 +122,10 @@ impl Rule for SetupInterruptedByRestart {
             let mut evidence = vec![Evidence::new(
                 run_fact.evidence.locator.clone(),
                 format!(
-                    "run of Exchange {} setup {} started {} and has no end marker",
+                    "run of Exchange {} setup {} {} and has no end marker",
                     run.product,
                     run.version.as_deref().unwrap_or("?"),
-                    run.start
+                    run.started()
                 ),
             )];
             for (f, what, who) in &restarts {

@@ -5,6 +5,7 @@ use super::STOP_EXPLAINS;
 use crate::facts::{
     Confidence, Evidence, Explains, Fact, FactKind, Finding, FindingKind, Locator, Severity,
 };
+use crate::repair::{Action, Change, Phase, common};
 use crate::rules::host::{Inventory, majors};
 use crate::rules::{Context, InterestBuilder, Rule, RuleMeta};
 use regex::Regex;
@@ -45,9 +46,13 @@ impl UpdateConfigFilesFailed {
                 looks_for: "an [ERROR] of the last setup run whose failing command or message names UpdateCas.ps1 or UpdateConfigFiles.ps1; UpdateConfigFiles.log \"WARNING - skipping <file> - it does NOT exist\" as supporting evidence".into(),
                 why: "The Client Access web.config files ship with the placeholder %ExchangeInstallDir%; UpdateConfigFiles.ps1 (run by setup through UpdateCas.ps1) replaces it with the install path and re-applies OWA settings. When that step fails the placeholder stays in the files, and OWA, ECP, EWS and Autodiscover fail with \"Could not load file or assembly\" errors until the files are fixed.".into(),
                 fix: vec![
-                    "Read the error text of the failed step and UpdateConfigFiles.log / UpdateCas.log in C:\\ExchangeSetupLogs for the file it stopped at.".into(),
-                    "After fixing that, run the step by hand from an elevated Exchange Management Shell: `& \"$env:ExchangeInstallPath\\Bin\\UpdateCas.ps1\"` and `& \"$env:ExchangeInstallPath\\Bin\\UpdateConfigFiles.ps1\"`, then `iisreset /noforce`; check no web.config under ClientAccess and FrontEnd still contains %ExchangeInstallDir%.".into(),
-                    "Re-run setup in upgrade mode from an elevated prompt so the remaining steps complete.".into(),
+                    Action::new(Phase::Cause, "Read the error of the failed step, and UpdateConfigFiles.log and UpdateCas.log in C:\\ExchangeSetupLogs, for the file it stopped at, and fix that"),
+                    common::rerun(),
+                    Action::new(Phase::Repair, "If a web.config under ClientAccess or FrontEnd still contains %ExchangeInstallDir% after setup, run the step by hand")
+                        .command("& \"$env:ExchangeInstallPath\\Bin\\UpdateCas.ps1\"; & \"$env:ExchangeInstallPath\\Bin\\UpdateConfigFiles.ps1\"")
+                        .ems()
+                        .changes(&[Change::WebConfig]),
+                    common::iisreset(),
                 ],
                 references: vec![
                     "Microsoft Learn: OWA or ECP stops working after you install a security update".into(),
@@ -159,9 +164,14 @@ impl ExchangeAssemblyLoadFailed {
                 looks_for: "\"Could not load file or assembly 'Microsoft.Exchange.…'\" in the last setup run's [ERROR] lines or in ASP.NET events 1309/1310, when no web.config still holds %ExchangeInstallDir% (that is webconfig-unexpanded-token); checked against the file inventory for the missing DLL and SharedWebConfig.config".into(),
                 why: "ECP, OWA and setup's own PowerShell steps load Exchange assemblies from Bin and from the paths in SharedWebConfig.config and web.config (BinSearchFolders). After a cumulative update that did not copy every DLL, or a resumed setup that skipped writing SharedWebConfig.config, the load fails: \"Server Error in '/ecp' Application\", OWA \"something went wrong\", or setup stops.".into(),
                 fix: vec![
-                    "Check that the assembly named in the error exists under the install dir's Bin folder with the build's file version; if it is missing, copy it (and the other missing DLLs) from the same build's ISO (CSS-Exchange CopyMissingDlls.ps1 automates this).".into(),
-                    "On 2013 and later, check ClientAccess\\SharedWebConfig.config and FrontEnd\\HttpProxy\\SharedWebConfig.config exist; regenerate a missing one with `Bin\\DependentAssemblyGenerator.exe -exchangePath <install>\\Bin -exchangePath <install>\\ClientAccess -configFile <install>\\ClientAccess\\SharedWebConfig.config` (FrontEnd\\HttpProxy likewise), then restart WAS and W3SVC.".into(),
-                    "Check the ECP web.config BinSearchFolders value lists <install>\\bin, bin\\CmdletExtensionAgents and ClientAccess\\Owa\\bin, then `iisreset /noforce`; if setup had stopped, re-run setup in upgrade mode from an elevated prompt.".into(),
+                    Action::new(Phase::Cause, "Check that the assembly named in the error exists in the install folder's Bin with the build's file version; copy a missing one (and the other missing DLLs) from the same build's ISO (CSS-Exchange CopyMissingDlls.ps1 automates this)")
+                        .changes(&[Change::File]),
+                    Action::new(Phase::Repair, "On 2013 and later, check that ClientAccess\\SharedWebConfig.config and FrontEnd\\HttpProxy\\SharedWebConfig.config exist; regenerate a missing one with Bin\\DependentAssemblyGenerator.exe (-exchangePath for Bin and for the folder, -configFile for the file), then restart WAS and W3SVC")
+                        .changes(&[Change::WebConfig]),
+                    Action::new(Phase::Repair, "Check that the BinSearchFolders value of the ECP web.config lists the install folder's bin, bin\\CmdletExtensionAgents and ClientAccess\\Owa\\bin")
+                        .changes(&[Change::WebConfig]),
+                    common::iisreset(),
+                    common::rerun(),
                 ],
                 references: vec![
                     "Microsoft Learn: Event ID 1309 and you can't access OWA and ECP (KB3099532, SharedWebConfig.config)".into(),

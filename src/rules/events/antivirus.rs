@@ -4,6 +4,7 @@
 use super::av_table::{AV_EVENTS, AvEvent};
 use super::{Context, Rule, cite_events, earliest, field, run_at};
 use crate::facts::{Confidence, Event, Explains, Fact, Finding, FindingKind, Severity, clip};
+use crate::repair::{Action, Change, Phase, common};
 use crate::rules::host::{Inventory, KNOWN_FILES, install_paths, norm_path, relative_display};
 use crate::rules::setup::{SetupInterrupted, SetupStopped};
 use crate::rules::{InterestBuilder, RuleMeta};
@@ -84,11 +85,13 @@ impl AvDetectionExchangePath {
                         .collect::<Vec<_>>()
                         .join(", ")
                 ),
-                why: "An antivirus product that quarantines, deletes, renames or locks a file Exchange setup is writing or loading makes the step fail or leaves the file missing afterwards (a script stored as .txt, a DLL gone). Microsoft documents folder, process and extension exclusions for Exchange; the seed's post-mortem names Symantec Endpoint Protection, installed before SP2, as a likely contributor.".into(),
+                why: "An antivirus product that quarantines, deletes, renames or locks a file Exchange setup is writing or loading makes the step fail or leaves the file missing afterwards (a script stored as .txt, a DLL gone). Microsoft documents folder, process and extension exclusions for Exchange.".into(),
                 fix: vec![
-                    "Restore the file from the product's quarantine (or from a healthy server of the same build) and check it is back under its own name.".into(),
-                    "Add Microsoft's documented exclusions for Exchange (folders, processes, extensions) to the product's policy, or disable real-time scanning for the duration of setup.".into(),
-                    "Re-run setup in upgrade mode once the exclusions are in place.".into(),
+                    Action::new(Phase::Cause, "Restore the file from the product's quarantine (or from a healthy server of the same build) and check it is back under its own name")
+                        .changes(&[Change::File]),
+                    Action::new(Phase::Cause, "Add Microsoft's documented exclusions for Exchange (folders, processes, extensions) to the product's policy, or turn off real-time scanning until setup has finished")
+                        .changes(&[Change::Policy]),
+                    common::rerun(),
                 ],
                 references: vec![
                     "Microsoft Learn: Running Windows antivirus software on Exchange servers (exclusions)".into(),

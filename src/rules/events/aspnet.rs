@@ -4,6 +4,7 @@
 
 use super::{Context, Rule, cite_events, earliest, id_tally, positional, texts};
 use crate::facts::{Confidence, Event, Explains, Fact, Finding, FindingKind, Severity};
+use crate::repair::{Action, Change, Phase, common};
 use crate::rules::{InterestBuilder, RuleMeta};
 use regex::Regex;
 use std::collections::{BTreeMap, BTreeSet};
@@ -126,9 +127,10 @@ impl AspNetConfigError {
                 looks_for: "ASP.NET (2.0.50727.0 / 4.0.30319.0) 1310 \"A configuration error has occurred\" and 1334 (AppDomain failed to initialise) about an Exchange application, and 1309 when it is a configuration or assembly error; the assembly (\"Could not load file or assembly 'Microsoft.Exchange…'\"), the web.config path and line, and the application path are read from the event text".into(),
                 why: "When a web.config points at assemblies that are not where it says (typically `file:///%ExchangeInstallDir%…` left unexpanded by a failed setup run, or files a failed run removed), the application cannot start: OWA, ECP, EWS, Autodiscover and ActiveSync return HTTP 500, and EMC/EMS cannot connect through remote PowerShell.".into(),
                 fix: vec![
-                    "Open the web.config named in the event at that line: if the codeBase href starts with `file:///%ExchangeInstallDir%`, replace it with the install path (`Setup\\MsiInstallPath`), or run `UpdateCas.ps1` / `UpdateConfigFiles.ps1` from the Bin folder.".into(),
-                    "If the assembly really is missing, re-run setup in upgrade mode from an elevated prompt so it puts the files back.".into(),
-                    "Then `iisreset /noforce` and check that the events stop.".into(),
+                    Action::new(Phase::Cause, "Open the web.config named in the event at that line: if the codeBase href starts with file:///%ExchangeInstallDir%, replace it with the install path (Setup\\MsiInstallPath), or run UpdateCas.ps1 and UpdateConfigFiles.ps1 from the Bin folder; if the assembly really is missing, re-run setup so it puts the files back")
+                        .changes(&[Change::WebConfig])
+                        .if_cause(),
+                    common::iisreset(),
                 ],
                 references: vec![
                     "Microsoft Learn: \"Could not load file or assembly\" error when browsing EWS or Autodiscover".into(),

@@ -7,6 +7,7 @@
 
 use super::{Context, Rule, cite_events, earliest, events, id_tally, positional, run_at};
 use crate::facts::{Confidence, Event, Fact, Finding, FindingKind, Severity, clip};
+use crate::repair::{Action, Phase, common};
 use crate::rules::{InterestBuilder, RuleMeta};
 use std::collections::BTreeMap;
 
@@ -34,11 +35,12 @@ impl ActiveSyncErrors {
                 title: "Exchange ActiveSync logged errors".into(),
                 kind: FindingKind::Symptom,
                 severity: Severity::Medium,
-                looks_for: "events of the MSExchange ActiveSync source at level Error or Warning (e.g. 1008, the documented AirSyncException warning; the seed's 1105)".into(),
+                looks_for: "events of the MSExchange ActiveSync source at level Error or Warning (e.g. 1008, the documented AirSyncException warning, and 1105)".into(),
                 why: "Mobile devices synchronise through /Microsoft-Server-ActiveSync; errors there after an upgrade usually follow from the web application's configuration (unexpanded paths in Sync\\web.config, authentication settings, the MSExchangeSyncAppPool) rather than from the devices.".into(),
                 fix: vec![
-                    "Read the first error's text: fix the configuration it names (ClientAccess\\Sync\\web.config, the /Microsoft-Server-ActiveSync authentication settings, MSExchangeSyncAppPool).".into(),
-                    "Test with the Microsoft Remote Connectivity Analyzer (Exchange ActiveSync test) and check that the events stop.".into(),
+                    Action::new(Phase::Cause, "Read the first error's text and fix the configuration it names (ClientAccess\\Sync\\web.config, the /Microsoft-Server-ActiveSync authentication settings, MSExchangeSyncAppPool)")
+                        .if_cause(),
+                    common::verify("the Remote Connectivity Analyzer's Exchange ActiveSync test passes and the ActiveSync errors stop").if_cause(),
                 ],
                 references: vec![
                     "Microsoft Learn: Exchange ActiveSync event 1008 (AirSyncException)".into(),
@@ -103,8 +105,9 @@ impl SetupComponentFailedEvent {
                 looks_for: "MSExchangeSetup 1002 \"Exchange Server component %1 failed. Error: %2\" in the Application log".into(),
                 why: "Setup records each component it could not configure in the Application log as well as in ExchangeSetup.log; the event survives when the setup logs were deleted or overwritten, and its time places the failure on the timeline.".into(),
                 fix: vec![
-                    "Find the same failure in C:\\ExchangeSetupLogs\\ExchangeSetup.log (search for the component name) and fix its cause.".into(),
-                    "Re-run setup in upgrade mode from an elevated prompt.".into(),
+                    Action::new(Phase::Cause, "Find the same failure in C:\\ExchangeSetupLogs\\ExchangeSetup.log (search for the component name) and fix its cause")
+                        .if_cause(),
+                    common::rerun(),
                 ],
                 references: vec![
                     "Exchange 2010 Help: MSExchangeSetup events 1000, 1001, 1002".into(),
@@ -216,8 +219,10 @@ impl ExchangeServiceCrash {
                 looks_for: "MSExchange Common 4999 \"Watson report about to be sent for process id: …, with parameters: …\": the process, module and exception of an Exchange crash".into(),
                 why: "An unhandled exception ended an Exchange process (a service or a w3wp application pool). After an update it often points at something the update changed or left half-done, e.g. Service Host crashing on expired certificates after the March 2022 SU (BlockedDeserializeTypeException).".into(),
                 fix: vec![
-                    "Search the exception and method from the report in Microsoft's known issues for the installed build (CSS-Exchange Emerging Issues, the release's KB).".into(),
-                    "Restart the service or recycle the pool and check whether it crashes again; SCM 7031/7034 in the System log show the service side.".into(),
+                    Action::new(Phase::Cause, "Search the exception and method from the report in Microsoft's known issues for the installed build (CSS-Exchange Emerging Issues, the release's KB)")
+                        .if_cause(),
+                    Action::new(Phase::Repair, "Restart the service or recycle the pool and check whether it crashes again (SCM 7031 and 7034 in the System log show the service side)")
+                        .if_cause(),
                 ],
                 references: vec![
                     "CSS-Exchange: Emerging Issues (e.g. KB5013118, Service Host crash after the March 2022 SU)".into(),

@@ -5,6 +5,7 @@
 
 use super::{Context, Rule, cite_events, earliest, events, field, id_tally, texts};
 use crate::facts::{Confidence, Event, Fact, Finding, FindingKind, Severity};
+use crate::repair::{Action, Change, Phase, common};
 use crate::rules::{InterestBuilder, RuleMeta};
 use regex::Regex;
 use std::collections::{BTreeMap, BTreeSet};
@@ -77,11 +78,15 @@ impl IisModuleLoadFailed {
                 kind: FindingKind::Symptom,
                 severity: Severity::High,
                 looks_for: "IIS-W3SVC-WP 2280 \"The Module DLL … failed to load. The data is the error.\" (the Win32 error in <Binary>) and 2282 \"… could not be loaded due to a configuration problem\" (32/64-bit mismatch), by DLL".into(),
-                why: "A global module that cannot load stops every application pool that loads it: the worker process fails at start-up and WAS may disable the pool. In the seed, exppw.dll (OWA's password-change module, `ClientAccess\\Owa\\auth\\exppw.dll`) was missing after the failed SP2 run, so OWA and the sites sharing its pool failed.".into(),
+                why: "A global module that cannot load stops every application pool that loads it: the worker process fails at start-up and WAS may disable the pool. When exppw.dll (OWA's password-change module, `ClientAccess\\Owa\\auth\\exppw.dll`) is missing after a failed run, for example, OWA and the sites sharing its pool fail.".into(),
                 fix: vec![
-                    "Check that the DLL exists at the path in the event (a failed setup can leave it missing or renamed); restore it from a healthy server of the same build or by re-running setup in upgrade mode.".into(),
-                    "For 2282 (bitness), the module is registered for the wrong architecture: fix the `preCondition` (bitness64/bitness32) of its entry in applicationHost.config `<globalModules>` or the pool's enable32BitAppOnWin64.".into(),
-                    "Then `iisreset /noforce` and confirm the event stops.".into(),
+                    Action::new(Phase::Cause, "Check that the DLL exists at the path in the event (a failed setup can leave it missing or renamed); restore it from a healthy server of the same build, or re-run setup")
+                        .changes(&[Change::File])
+                        .if_cause(),
+                    Action::new(Phase::Cause, "For event 2282 (bitness), the module is registered for the wrong architecture: fix the preCondition (bitness64 or bitness32) of its entry in the globalModules of applicationHost.config, or the pool's enable32BitAppOnWin64")
+                        .changes(&[Change::IisConfig])
+                        .if_cause(),
+                    common::iisreset(),
                 ],
                 references: vec![
                     "Microsoft Learn: IIS event 2280 (module DLL failed to load)".into(),

@@ -12,7 +12,7 @@ mod exchange;
 mod aspnet;
 mod iis;
 mod scm;
-mod service_state;
+pub(crate) mod service_state;
 mod was;
 
 pub use antivirus::AvDetectionExchangePath;
@@ -128,12 +128,16 @@ pub fn run_at<'a>(ctx: &'a Context<'_>, t: DateTime<Utc>) -> Option<(&'a Fact, &
 
 /// When a run started, on the same UTC clock as the events: `2012-02-12 09:41 UTC`.
 pub fn run_start(ctx: &Context<'_>, run: &SetupRun) -> String {
-    format!(
-        "{} UTC",
-        ctx.clock
-            .to_utc(Stamp::Local(run.start))
-            .format("%Y-%m-%d %H:%M")
-    )
+    match run.start {
+        Some(start) => format!(
+            "{}{} UTC",
+            if run.header { "" } else { "before " },
+            ctx.clock
+                .to_utc(Stamp::Local(start))
+                .format("%Y-%m-%d %H:%M")
+        ),
+        None => "at an unknown time".into(),
+    }
 }
 
 /// A data value by any of `names` (case-insensitive), the first non-empty one.

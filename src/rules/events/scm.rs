@@ -8,6 +8,7 @@
 
 use super::{Context, Rule, cite_events, earliest, events, field, id_tally, run_at};
 use crate::facts::{Event, Explains, Fact, Finding, FindingKind, Severity};
+use crate::repair::{Action, Phase, common};
 use crate::rules::host::MUST_RUN;
 use crate::rules::setup::SetupStopped;
 use crate::rules::{InterestBuilder, RuleMeta};
@@ -228,9 +229,11 @@ impl ScmServiceStartFailed {
                 looks_for: "Service Control Manager events 7000 (failed to start), 7009/7011 (timeout), 7022 (hung on starting), 7023/7024 (terminated with an error), 7031/7034 (terminated unexpectedly) about an Exchange or IIS service, with the Win32 error matched as `%%1058` or as text".into(),
                 why: "Setup stops and restarts Exchange services while it configures each role; a service that cannot start stops setup, and one that stays down after setup leaves mail flow, Outlook or OWA broken. The Win32 error says why: 1058 disabled, 1068 a dependency failed, 1053 no response in time (often .NET start-up work or CRL checks without Internet access).".into(),
                 fix: vec![
-                    "Read the error in the event: for 1058 set the start type back (`Set-Service <service> -StartupType Automatic`), for 1068 start the service it depends on first, for 1053 look for slow start-up (certificate revocation checks without Internet access, .NET native-image generation after an update).".into(),
-                    "Start it and confirm it stays up: `Start-Service <service>; Get-Service <service>`.".into(),
-                    "If it failed during setup, re-run setup in upgrade mode once it starts by hand.".into(),
+                    Action::new(Phase::Cause, "Read the error in the event: for 1058 set the start type back (Set-Service <service> -StartupType Automatic), for 1068 start the service it depends on first, for 1053 look for slow start-up (certificate revocation checks without Internet access, .NET native-image generation after an update)")
+                        .target("<service>")
+                        .if_cause(),
+                    common::start_service("<service>"),
+                    common::rerun().if_cause(),
                 ],
                 references: vec![
                     "Microsoft Learn: Event ID 7000, 7001, 7009, 7011, 7023, 7031, 7034 (Service Control Manager)".into(),

@@ -8,11 +8,12 @@ use super::scm::{
 };
 use super::{Context, Rule, cite_events, earliest, events, field, id_tally, run_at};
 use crate::facts::{Event, Fact, Finding, FindingKind, Severity};
+use crate::repair::common;
 use crate::rules::{InterestBuilder, RuleMeta};
 use std::collections::BTreeMap;
 
 /// Who a SID is, for the report: well-known accounts by name, others as the SID.
-fn who(sid: &str) -> String {
+pub(crate) fn who(sid: &str) -> String {
     match sid {
         "S-1-5-18" => "LocalSystem (S-1-5-18: a service or setup running as SYSTEM)".into(),
         "S-1-5-19" => "LocalService (S-1-5-19)".into(),
@@ -43,10 +44,7 @@ impl ServiceStartTypeDisabled {
                 severity: Severity::Info,
                 looks_for: "Service Control Manager 7040 \"The start type of the … service was changed from … to disabled\" for an Exchange or IIS service, with the account (System/Security/@UserID) and the time, and a later change back if any".into(),
                 why: "It says who disabled a service and when. Exchange's own ServiceControl.ps1 disables services at the start of setup and restores them at the end, so a run of 7040s inside a setup run is setup's doing and a failed run can leave them disabled; a 7040 at another time points at an administrator, a GPO or a security product.".into(),
-                fix: vec![
-                    "If setup left it disabled, restore its start type (`Set-Service <service> -StartupType Automatic`, or the mode saved in C:\\ExchangeSetupLogs\\ServiceState.xml) before re-running setup.".into(),
-                    "If it was disabled outside setup, find out why (change records, GPO, security tooling) before re-enabling it.".into(),
-                ],
+                fix: vec![common::start_mode("<service>", "<mode>")],
                 references: vec![
                     "Microsoft Learn: Event ID 7040 (Service Control Manager)".into(),
                     "Microsoft Learn: Exchange setup and ServiceControl.ps1 (ServiceState.xml)".into(),
@@ -120,7 +118,14 @@ impl Rule for ServiceStartTypeDisabled {
             }
             let mut f = self.meta.finding(Some(&key), cite_events(&cited));
             f.title = title;
-            f.fix = f.fix.iter().map(|s| s.replace("<service>", &key)).collect();
+            f.fix = f
+                .fix
+                .iter()
+                .map(|a| {
+                    a.replace("<service>", &key)
+                        .replace("<mode>", common::usual_start_mode(&key))
+                })
+                .collect();
             f.confidence = crate::facts::Confidence::High;
             f.time = when;
             out.push(f);
@@ -145,10 +150,12 @@ impl ServiceDependencyFailed {
                 kind: FindingKind::Symptom,
                 severity: Severity::High,
                 looks_for: "Service Control Manager 7001 \"The … service depends on the … service which failed to start\" (its error as `%%1058` disabled or `%%1068` dependency failed, or as text) and 7003 \"depends on the following service … which might not be installed\", where either side is an Exchange or IIS service".into(),
-                why: "Starting a service starts what it depends on first; if that one is disabled or broken, the dependant fails with error 1068 and stays down. In the seed, Microsoft Search (Exchange) was disabled, so the Exchange Search Indexer could not start (\"Error 1068\").".into(),
+                why: "Starting a service starts what it depends on first; if that one is disabled or broken, the dependant fails with error 1068 and stays down. When Microsoft Search (Exchange) is disabled on Exchange 2010, for example, the Exchange Search Indexer cannot start (\"Error 1068\").".into(),
+                // The start type is set back only when the event says the dependency is disabled.
                 fix: vec![
-                    "Fix the service it depends on first (named in the event): set its start type back if it is disabled (`Set-Service <dependency> -StartupType Manual` for msftesql-Exchange, `Automatic` for most others) and start it.".into(),
-                    "Then start the dependant: `Start-Service <service>`.".into(),
+                    common::start_mode("<dependency>", "<mode>"),
+                    common::start_service("<dependency>"),
+                    common::start_service("<service>"),
                 ],
                 references: vec![
                     "Microsoft Learn: Event ID 7001 and 7003 (Service Control Manager)".into(),
@@ -228,12 +235,18 @@ impl Rule for ServiceDependencyFailed {
                     causes.join("; "),
                     id_tally(evs.iter().map(|(_, e)| *e))
                 );
+                let dependency_disabled = evs.iter().any(|(_, e)| {
+                    field(e, &["param3", "2"])
+                        .is_some_and(|v| v.contains("1058") || v.contains("disabled"))
+                });
                 f.fix = f
                     .fix
                     .iter()
-                    .map(|s| {
-                        s.replace("<service>", &key)
+                    .filter(|a| dependency_disabled || a.group.as_deref() != Some("start-mode"))
+                    .map(|a| {
+                        a.replace("<service>", &key)
                             .replace("<dependency>", &dependency_key)
+                            .replace("<mode>", common::usual_start_mode(&dependency_key))
                     })
                     .collect();
                 f.confidence = crate::facts::Confidence::High;
@@ -336,7 +349,11 @@ mod tests {
             "{}",
             f[0].title
         );
-        assert!(f[0].fix[0].contains("msftesql-Exchange"), "{}", f[0].fix[0]);
+        assert!(
+            f[0].fix[0].contains("msftesql-Exchange"),
+            "{:?}",
+            f[0].fix[0]
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 use super::{Context, Rule, cite_events, earliest, events, field, id_tally};
 use crate::facts::{Confidence, Event, Fact, Finding, FindingKind, Severity};
+use crate::repair::{APPCMD, Action, Change, Phase, common};
 use crate::rules::{InterestBuilder, RuleMeta};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -40,10 +41,11 @@ impl WasListenerFailure {
                 kind: FindingKind::Symptom,
                 severity: Severity::Medium,
                 looks_for: "WAS 5139 \"A listener channel for protocol '…' in worker process '…' serving application pool '…' reported a listener channel failure\", by application pool".into(),
-                why: "The worker process serving the pool could not take requests for that protocol, usually because it failed while starting (a module that does not load, an invalid configuration): the sites in that pool do not answer. In the seed it accompanied the exppw.dll load failures in DefaultAppPool.".into(),
+                why: "The worker process serving the pool could not take requests for that protocol, usually because it failed while starting (a module that does not load, an invalid configuration): the sites in that pool do not answer. It typically accompanies module load failures (IIS 2280) in the same pool.".into(),
                 fix: vec![
-                    "Look at what makes the pool's worker process fail at start-up (IIS 2280/2282 module errors, ASP.NET configuration errors, WAS 5002/5059) and fix that first.".into(),
-                    "Then recycle the pool or run `iisreset /noforce` and check that 5139 stops.".into(),
+                    Action::new(Phase::Cause, "Find what makes the pool's worker process fail at start-up (IIS 2280 and 2282 module errors, ASP.NET configuration errors, WAS 5002 and 5059) and fix that first")
+                        .if_cause(),
+                    common::iisreset(),
                 ],
                 references: vec!["Microsoft Learn: WAS event 5139 (listener channel failure)".into()],
                 explains: vec![],
@@ -115,8 +117,14 @@ impl WasAppPoolDisabled {
                 looks_for: "WAS 5002 (pool automatically disabled after a series of worker-process failures), 5059 (pool disabled: WAS could not start a worker process) and 5021 (the pool's identity is invalid), by application pool".into(),
                 why: "A disabled pool answers nothing until it is started again: every Exchange application in it (OWA, ECP, EWS, ActiveSync, PowerShell for EMC/EMS) is down. Rapid-fail protection disables a pool whose worker process keeps crashing at start-up, which is what a broken module or configuration does.".into(),
                 fix: vec![
-                    "Fix why its worker process fails (the module and configuration errors logged just before; for 5021 the pool identity: Exchange pools run as LocalSystem).".into(),
-                    "Start the pool again: `Start-WebAppPool -Name '<pool>'` (or IIS Manager), then `iisreset /noforce`.".into(),
+                    Action::new(Phase::Cause, "Fix why its worker process fails (the module and configuration errors logged just before; for 5021 the pool identity: Exchange pools run as LocalSystem)")
+                        .if_cause(),
+                    Action::new(Phase::Repair, "Start the pool <pool>")
+                        .target("<pool>")
+                        .command(&format!("{APPCMD} start apppool /apppool.name:\"<pool>\""))
+                        .changes(&[Change::ServiceState])
+                        .group("start-pool"),
+                    common::iisreset(),
                 ],
                 references: vec![
                     "Microsoft Learn: WAS events 5002, 5021, 5059 (application pool disabled)".into(),
@@ -265,6 +273,10 @@ mod tests {
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].subject.as_deref(), Some("MSExchangeSyncAppPool"));
         assert!(f[0].title.contains("series of worker-process failures"));
-        assert!(f[0].fix[1].contains("Start-WebAppPool -Name 'MSExchangeSyncAppPool'"));
+        assert!(
+            f[0].fix
+                .iter()
+                .any(|a| a.contains("start apppool /apppool.name:\"MSExchangeSyncAppPool\""))
+        );
     }
 }

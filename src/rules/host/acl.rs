@@ -3,8 +3,9 @@
 use super::cite;
 use super::norm_path;
 use crate::facts::{AclEntry, Confidence, Fact, FactKind, Finding, FindingKind, Severity};
+use crate::repair::{Action, Change, Phase, common};
 use crate::rules::{Context, Rule, RuleMeta};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 /// What one icacls entry grants (or denies).
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -185,12 +186,9 @@ impl AclOwaAuthRestricted {
                 kind: FindingKind::Symptom,
                 severity: Severity::High,
                 looks_for: "icacls of ClientAccess and ClientAccess\\Owa\\auth where no all-users principal (Authenticated Users, BUILTIN\\Users, Everyone) is granted Read & Execute on ClientAccess or Traverse/Execute on owa\\auth, or one is denied it".into(),
-                why: "OWA's forms-based logon runs files in ClientAccess\\Owa\\auth as the logging-on user. Without Traverse/Execute there (or Read & Execute on ClientAccess), only accounts with their own rights, such as administrators, can log on; everyone else gets an error page. The seed's consultant found Authenticated Users with Read only on owa\\auth.".into(),
-                fix: vec![
-                    "Save the current ACLs: `icacls \"<folder>\" /save acl-backup.txt`.".into(),
-                    "<grants>".into(),
-                    "Run `iisreset` and log on to OWA as an ordinary user (not an administrator).".into(),
-                ],
+                why: "OWA's forms-based logon runs files in ClientAccess\\Owa\\auth as the logging-on user. Without Traverse/Execute there (or Read & Execute on ClientAccess), only accounts with their own rights, such as administrators, can log on; everyone else gets an error page. A typical case: Authenticated Users left with Read only on owa\\auth.".into(),
+                // One grant per folder, filled in by `check`; the planner backs the ACLs up.
+                fix: vec![common::iisreset()],
                 references: vec![
                     "Microsoft Learn: icacls".into(),
                     "Microsoft Learn: Users cannot log on to Outlook Web App after an update (NTFS permissions on the owa\\auth folder)".into(),
@@ -229,7 +227,6 @@ impl Rule for AclOwaAuthRestricted {
         let mut evidence = Vec::new();
         let mut problems = Vec::new();
         let mut grants = Vec::new();
-        let mut targets = BTreeSet::new();
         for ((folder, _), entries) in &by_target {
             // The collector lists each folder twice, by name (icacls) and by SID: one identity
             // with the same rights is one entry, shown by its name.
@@ -238,7 +235,7 @@ impl Rule for AclOwaAuthRestricted {
                 .filter(|(_, a)| identity(&a.principal).is_some())
                 .collect();
             all_users.sort_by_key(|(_, a)| is_sid(&a.principal));
-            let mut seen = BTreeSet::new();
+            let mut seen = std::collections::BTreeSet::new();
             all_users.retain(|(_, a)| {
                 seen.insert((identity(&a.principal), a.rights.replace("(I)", "")))
             });
@@ -258,7 +255,6 @@ impl Rule for AclOwaAuthRestricted {
                 continue;
             }
             let target = &entries[0].1.target;
-            targets.insert(target.clone());
             let shown: Vec<String> = all_users
                 .iter()
                 .map(|(_, a)| format!("{}:{}", a.principal, a.rights))
@@ -290,18 +286,26 @@ impl Rule for AclOwaAuthRestricted {
                     ));
                 }
             }
-            grants.push(format!(
-                "Grant Authenticated Users {} on the folder and what it contains (`*S-1-5-11` names them in every Windows language): `icacls \"{target}\" /grant \"*S-1-5-11:(OI)(CI)(RX)\"`{}.",
-                folder.needs(),
-                match denied {
-                    Some((_, a)) => format!(
-                        ", and remove the deny entry: `icacls \"{target}\" /remove:d \"{}{}\"`",
-                        if is_sid(&a.principal) { "*" } else { "" },
-                        a.principal.trim()
-                    ),
-                    None => String::new(),
-                }
-            ));
+            let mut grant = Action::new(
+                Phase::Repair,
+                &format!(
+                    "Grant Authenticated Users {} on {target} and what it contains",
+                    folder.needs()
+                ),
+            )
+            .target(target)
+            .changes(&[Change::Acl])
+            .group("owa-acl");
+            grant.command = Some(match denied {
+                // `*S-1-5-11` names Authenticated Users in every Windows language.
+                Some((_, a)) => format!(
+                    "icacls \"{target}\" /remove:d \"{}{}\"; icacls \"{target}\" /grant \"*S-1-5-11:(OI)(CI)(RX)\"",
+                    if is_sid(&a.principal) { "*" } else { "" },
+                    a.principal.trim()
+                ),
+                None => format!("icacls \"{target}\" /grant \"*S-1-5-11:(OI)(CI)(RX)\""),
+            });
+            grants.push(grant);
         }
         if problems.is_empty() {
             return Vec::new();
@@ -311,15 +315,8 @@ impl Rule for AclOwaAuthRestricted {
             "Only administrators can log on to OWA: Authenticated Users lack the rights they need ({})",
             problems.join("; ")
         );
-        let folders = targets.into_iter().collect::<Vec<_>>().join("\" and \"");
-        let mut fix = Vec::new();
-        for s in &self.meta.fix {
-            if s == "<grants>" {
-                fix.extend(grants.iter().cloned());
-            } else {
-                fix.push(s.replace("<folder>", &folders));
-            }
-        }
+        let mut fix = grants;
+        fix.extend(self.meta.fix.iter().cloned());
         f.fix = fix;
         f.confidence = Confidence::High;
         vec![f]

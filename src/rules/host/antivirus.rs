@@ -4,6 +4,7 @@
 use super::cite;
 use super::{is_exchange_host, majors};
 use crate::facts::{Confidence, Evidence, Explains, FactKind, Finding, FindingKind, Severity};
+use crate::repair::{Action, Change, Phase};
 use crate::rules::{Context, Rule, RuleMeta};
 use std::collections::BTreeMap;
 
@@ -135,13 +136,9 @@ impl AvInstalledNoExclusions {
                     "an antivirus product in software.csv (installed programs) or services.csv (service names, not disabled): {}",
                     AV_PRODUCTS.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")
                 ),
-                why: "File-level scanning without Exchange's exclusions locks, quarantines or renames files setup is replacing and blocks access to Exchange's registry keys and databases; service pack and rollup setups then abort part-way (the seed's consultant named Symantec Endpoint Protection as the most likely contributor). The bundle cannot show the product's exclusions, so this stays a risk until they are checked; it becomes a contributing cause when files are renamed or missing or the product logged a detection on an Exchange path.".into(),
-                fix: vec![
-                    "Check that the product's exclusions match Microsoft's list for this Exchange version; for Exchange 2010:".into(),
-                    "<exclusions>".into(),
-                    "Before the next service pack, update or setup re-run: disable real-time scanning (or stop the product's services), empty %SystemRoot%\\Temp, reboot, run setup, then re-enable protection.".into(),
-                    "Look in the product's quarantine and logs for Exchange files (e.g. .ps1, .dll under the install path) and restore any it took.".into(),
-                ],
+                why: "File-level scanning without Exchange's exclusions locks, quarantines or renames files setup is replacing and blocks access to Exchange's registry keys and databases; service pack and rollup setups then abort part-way. The bundle cannot show the product's exclusions, so this stays a risk until they are checked; it becomes a contributing cause when files are renamed or missing or the product logged a detection on an Exchange path.".into(),
+                // Per product and Exchange version, filled in by `check`.
+                fix: vec![],
                 references: vec![
                     "Microsoft Learn: File-Level Antivirus Scanning on Exchange 2010".into(),
                     "Microsoft Learn: Running Windows antivirus software on Exchange servers (2016/2019)".into(),
@@ -223,20 +220,36 @@ impl Rule for AvInstalledNoExclusions {
                 f.title = format!(
                     "{product} is installed on the Exchange server: its scanning exclusions must match Microsoft's list"
                 );
-                let mut fix = Vec::new();
-                for s in &self.meta.fix {
-                    match s.as_str() {
-                        "<exclusions>" if v14 => fix.extend(
-                            EXCLUSIONS_2010.iter().map(|e| e.replace("<install>", &install)),
-                        ),
-                        "<exclusions>" => {}
-                        _ if !v14 && s.ends_with("for Exchange 2010:") => fix.push(
-                            "Check that the product's exclusions match Microsoft's list for this Exchange version (\"Running Windows antivirus software on Exchange servers\"; CSS-Exchange Get-ExchAVExclusions.ps1 lists them).".into(),
-                        ),
-                        _ => fix.push(s.clone()),
-                    }
-                }
-                f.fix = fix;
+                let exclusions = if v14 {
+                    Action::new(
+                        Phase::Cause,
+                        &format!("Make {product}'s scanning exclusions match Microsoft's list for Exchange 2010"),
+                    )
+                    .items(
+                        &EXCLUSIONS_2010
+                            .iter()
+                            .map(|e| e.replace("<install>", &install))
+                            .collect::<Vec<_>>(),
+                    )
+                } else {
+                    Action::new(
+                        Phase::Cause,
+                        &format!("Make {product}'s scanning exclusions match Microsoft's list for this Exchange version (\"Running Windows antivirus software on Exchange servers\"; CSS-Exchange Get-ExchAVExclusions.ps1 lists them)"),
+                    )
+                };
+                let mut exclusions = exclusions.target(product).changes(&[Change::Policy]);
+                exclusions.items.push(format!(
+                    "and restore from {product}'s quarantine any Exchange file (.ps1, .dll, .config under the install path) it took"
+                ));
+                f.fix = vec![
+                    exclusions,
+                    Action::new(
+                        Phase::Prepare,
+                        &format!("Turn off {product}'s real-time scanning until setup has finished (turn it back on after the verification step)"),
+                    )
+                    .target(product)
+                    .changes(&[Change::Policy]),
+                ];
                 f.explains = self.meta.explains.iter().map(|id| Explains::any(id)).collect();
                 f.confidence = if sources > 1 {
                     Confidence::High

@@ -7,6 +7,7 @@ use crate::facts::{
     Confidence, Evidence, Explains, Fact, FactKind, FactSet, Finding, FindingKind, ServiceRegistry,
     ServiceState, Severity,
 };
+use crate::repair::{Action, common};
 use crate::rules::services::scm_evidence;
 use crate::rules::{Context, Rule, RuleMeta};
 use std::collections::BTreeSet;
@@ -255,12 +256,10 @@ impl ExchangeServiceDisabled {
                     "services.csv StartMode=Disabled or registry Start=4 for a service Exchange needs ({}) or one they depend on (DependOnService, else a built-in table)",
                     MUST_RUN.iter().map(|m| m.key).collect::<Vec<_>>().join(", ")
                 ),
-                why: "A disabled service cannot be started by anyone: not by setup (which then stops on a critical error), not at boot, and not as a dependency, so every service that depends on it fails with error 1068 \"The dependency service or group failed to start\" (the seed: Microsoft Search (Exchange) disabled, so the Search Indexer could not start). Exchange's own ServiceControl.ps1 disables services during setup and restores them at the end, so a failed run can leave them disabled.".into(),
-                fix: vec![
-                    "Restore the start type and start it: `Set-Service <service> -StartupType <start>; Start-Service <service>` (or `sc.exe config <service> start= <sc>`).".into(),
-                    "<dependants>".into(),
-                    "Find what disabled it: System log 7040 \"start type … changed … to disabled\" says when; C:\\ExchangeSetupLogs\\ServiceState.xml holds the modes ServiceControl.ps1 saved before setup disabled services; a GPO or security product may also do it.".into(),
-                ],
+                why: "A disabled service cannot be started by anyone: not by setup (which then stops on a critical error), not at boot, and not as a dependency, so every service that depends on it fails with error 1068 \"The dependency service or group failed to start\" (Microsoft Search (Exchange) disabled on Exchange 2010, for example, stops the Search Indexer). Exchange's own ServiceControl.ps1 disables services during setup and restores them at the end, so a failed run can leave them disabled.".into(),
+                // Filled in per service by `check`: its start type, what depends on it, who
+                // disabled it.
+                fix: vec![],
                 references: vec![
                     "Microsoft Learn: Exchange Server setup fails because services are disabled (ServiceControl.ps1)".into(),
                     "Win32 error 1068 ERROR_SERVICE_DEPENDENCY_FAIL and 1058 ERROR_SERVICE_DISABLED".into(),
@@ -347,28 +346,11 @@ impl Rule for ExchangeServiceDisabled {
             let start = must_run(&name)
                 .map(|m| m.default_start)
                 .unwrap_or("Automatic");
-            let sc = if start == "Manual" { "demand" } else { "auto" };
-            let mut fix = Vec::new();
-            for s in &self.meta.fix {
-                if s == "<dependants>" {
-                    if !dep_names.is_empty() {
-                        fix.push(format!(
-                            "Then start what depends on it: {}.",
-                            dep_names
-                                .iter()
-                                .map(|d| format!("`Start-Service {d}`"))
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ));
-                    }
-                } else {
-                    fix.push(
-                        s.replace("<service>", &name)
-                            .replace("<start>", start)
-                            .replace("<sc>", sc),
-                    );
-                }
-            }
+            let mut fix: Vec<Action> = Vec::new();
+            fix.extend(crate::rules::services::who_disabled(ctx, &name, &display));
+            fix.push(common::start_mode(&name, start));
+            fix.push(common::rerun());
+            fix.extend(dep_names.iter().map(|d| common::start_service(d)));
             f.fix = fix;
             f.explains = vec![
                 Explains::about("scm-service-start-failed", &name),
@@ -416,11 +398,9 @@ impl ExchangeServiceStopped {
                 kind: FindingKind::Symptom,
                 severity: Severity::Medium,
                 looks_for: "services.csv rows with StartMode=Auto and a State other than Running, for MSExchange* services and the must-run IIS services, with the state of what they depend on".into(),
-                why: "An automatic service that is not running at collection time failed to start or stopped: its function is down (the seed: Mail Submission stopped, so no mail flow; Search Indexer stopped because its dependency was disabled).".into(),
-                fix: vec![
-                    "<dependencies>".into(),
-                    "Start it: `Start-Service <service>`; if it stops again, read the System log (7000, 7001, 7023, 7031, 7034) and the Application log of its source for the reason.".into(),
-                ],
+                why: "An automatic service that is not running at collection time failed to start or stopped: its function is down (Mail Submission stopped means no mail flow; the Search Indexer stops when its dependency is disabled).".into(),
+                // Filled in per service by `check`: its dependencies first, then itself.
+                fix: vec![],
                 references: vec![
                     "Microsoft Learn: Exchange Server services overview".into(),
                 ],
@@ -498,21 +478,17 @@ impl Rule for ExchangeServiceStopped {
             } else if let Some(m) = must_run(&s.name) {
                 f.title.push_str(&format!(": {}", m.does));
             }
-            let mut fix = Vec::new();
-            for step in &self.meta.fix {
-                if step == "<dependencies>" {
-                    for (d, how) in &down {
-                        fix.push(if *how == "disabled" {
-                            let start = must_run(d).map(|m| m.default_start).unwrap_or("Automatic");
-                            format!("Re-enable and start its dependency first: `Set-Service {d} -StartupType {start}; Start-Service {d}`.")
-                        } else {
-                            format!("Start its dependency first: `Start-Service {d}`.")
-                        });
-                    }
-                } else {
-                    fix.push(step.replace("<service>", &s.name));
+            let mut fix: Vec<Action> = Vec::new();
+            for (d, how) in &down {
+                if *how == "disabled" {
+                    let start = must_run(d).map(|m| m.default_start).unwrap_or("Automatic");
+                    fix.push(common::start_mode(d, start));
                 }
             }
+            for (d, _) in &down {
+                fix.push(common::start_service(d));
+            }
+            fix.push(common::start_service(&s.name));
             f.fix = fix;
             f.confidence = Confidence::High;
             out.push(f);
@@ -560,8 +536,18 @@ mod tests {
                 .any(|l| l.contains("Services\\MSExchangeSearch]"))
         );
         assert_eq!(search.confidence, Confidence::High);
-        assert!(search.fix[0].contains("Set-Service msftesql-Exchange -StartupType Manual"));
-        assert!(search.fix[1].contains("Start-Service MSExchangeSearch"));
+        assert!(
+            search
+                .fix
+                .iter()
+                .any(|a| a.contains("Set-Service msftesql-Exchange -StartupType Manual"))
+        );
+        assert!(
+            search
+                .fix
+                .iter()
+                .any(|a| a.contains("Start-Service MSExchangeSearch"))
+        );
     }
 
     #[test]

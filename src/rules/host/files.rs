@@ -3,6 +3,7 @@
 use super::cite;
 use super::{Inventory, majors};
 use crate::facts::{Confidence, Evidence, Finding, FindingKind, Locator, Severity};
+use crate::repair::{Action, Change, Phase, common};
 use crate::rules::roles::{role_installed, role_states};
 use crate::rules::{Context, Rule, RuleMeta};
 use std::collections::BTreeSet;
@@ -142,11 +143,12 @@ impl ExchangeFileRenamed {
                     "in the install-dir inventory, a script, DLL, executable or config file present only with a parking suffix ({}) and absent under its own name",
                     PARK_SUFFIXES.join(" ")
                 ),
-                why: "Exchange loads its scripts and binaries by exact name. A file renamed (by hand, by a failed setup step, or by an antivirus product quarantining it in place) is as good as missing: in the seed, RemoteScripts\\ConsoleInitialize.ps1 existed only as ConsoleInitialize.ps1.txt and EMC failed with \"ConsoleInitialize.ps1 is not recognized as the name of a cmdlet\".".into(),
+                why: "Exchange loads its scripts and binaries by exact name. A file renamed (by hand, by a failed setup step, or by an antivirus product quarantining it in place) is as good as missing: RemoteScripts\\ConsoleInitialize.ps1 left only as ConsoleInitialize.ps1.txt, for example, makes EMC fail with \"ConsoleInitialize.ps1 is not recognized as the name of a cmdlet\".".into(),
                 fix: vec![
-                    "Rename the file back: `Rename-Item \"<install><renamed>\" \"<name>\"`.".into(),
-                    "Find out who renamed it: the antivirus product's logs and quarantine (Exchange folders need the documented exclusions), and the setup logs around the failed run.".into(),
-                    "Compare the install dir with a healthy server of the same build for other parked files; if a file's content is damaged, copy it from that server or re-run setup in upgrade mode.".into(),
+                    // A rename is undone by the next one: nothing to back up.
+                    Action::new(Phase::Cause, "Rename the file back (the antivirus product's logs and quarantine usually say what renamed it; compare the install folder with a healthy server of the same build for other parked files)")
+                        .target("<install><renamed>")
+                        .command("Rename-Item \"<install><renamed>\" \"<name>\""),
                 ],
                 references: vec![
                     "Microsoft Learn: Troubleshoot Exchange Management Console startup (ConsoleInitialize.ps1)".into(),
@@ -229,8 +231,9 @@ impl ExchangeFileMissing {
                 ),
                 why: "These files are loaded by name when EMC, EMS, setup or a service starts; without them that component fails. A file that vanished after a setup run was removed by setup and not laid down again, or deleted or quarantined by a security product.".into(),
                 fix: vec![
-                    "Check the antivirus quarantine and logs for the file and restore it from there if it was quarantined.".into(),
-                    "Otherwise copy it from a healthy server of the same build (same ExSetup.exe file version) to the same folder, or re-run setup in upgrade mode, which lays the binaries down again.".into(),
+                    Action::new(Phase::Cause, "Restore the file from the antivirus quarantine if it was quarantined, otherwise copy it from a healthy server of the same build (same ExSetup.exe file version) to the same folder")
+                        .changes(&[Change::File]),
+                    common::rerun(),
                 ],
                 references: vec![
                     "Microsoft Learn: Repair failed installations of Exchange Cumulative and Security updates (aka.ms/exupdatefaq)".into(),

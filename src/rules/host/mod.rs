@@ -270,7 +270,7 @@ mod tests {
     #[test]
     fn seed_chain_links_dependency_and_antivirus() {
         let findings = run_all(&seed_config());
-        let c = crate::correlate::correlate(&findings);
+        let c = crate::correlate::correlate(&findings, &Default::default());
         let msftesql = c
             .root_causes
             .iter()

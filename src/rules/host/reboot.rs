@@ -2,6 +2,7 @@
 
 use super::cite;
 use crate::facts::{Confidence, FactKind, Finding, FindingKind, Severity};
+use crate::repair::{Action, Change, Phase};
 use crate::rules::{Context, Rule, RuleMeta};
 
 /// `host.json` says a reboot is pending.
@@ -22,8 +23,13 @@ impl PendingReboot {
                 looks_for: "system/host.json with pending_reboot = true (PendingFileRenameOperations, Component Based Servicing RebootPending, WindowsUpdate RebootRequired, UpdateExeVolatile)".into(),
                 why: "Files queued for replacement at the next restart are still the old ones, and Windows features or updates are half-installed. Exchange setup checks for this (\"setup cannot continue because a restart from a previous installation or update is pending\"); when it runs anyway, it replaces binaries that the restart then overwrites or configures against components that are not there yet.".into(),
                 fix: vec![
-                    "Restart the server before (re-)running setup, and again until no pending-reboot flag remains.".into(),
-                    "If a flag survives restarts, find its source: HKLM\\SYSTEM\\CurrentControlSet\\Control\\Session Manager\\PendingFileRenameOperations, HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Component Based Servicing\\RebootPending, …\\WindowsUpdate\\Auto Update\\RebootRequired, HKLM\\SOFTWARE\\Microsoft\\Updates\\UpdateExeVolatile; reinstall the update that keeps setting it. Deleting the values is a last resort.".into(),
+                    Action::new(Phase::Prepare, "Restart the server, and again until no pending-restart flag remains")
+                        .command("Restart-Computer")
+                        .changes(&[Change::Reboot]),
+                    Action::new(Phase::Prepare, "If a flag survives restarts, find its source (HKLM\\SYSTEM\\CurrentControlSet\\Control\\Session Manager\\PendingFileRenameOperations, HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Component Based Servicing\\RebootPending, …\\WindowsUpdate\\Auto Update\\RebootRequired, HKLM\\SOFTWARE\\Microsoft\\Updates\\UpdateExeVolatile) and reinstall the update that keeps setting it")
+                        .changes(&[Change::Prerequisite]),
+                    Action::new(Phase::LastResort, "Delete the pending-restart value that no restart clears (export its key first with reg export)")
+                        .changes(&[Change::Registry]),
                 ],
                 references: vec![
                     "Microsoft Learn: Exchange setup readiness check RebootPending".into(),

@@ -2,6 +2,7 @@
 
 use super::location_parts;
 use crate::facts::{Confidence, FactKind, Finding, FindingKind, IisAuthentication, Severity};
+use crate::repair::{Action, Change, Phase, common};
 use crate::rules::host::cite;
 use crate::rules::{Context, Rule, RuleMeta};
 use std::collections::BTreeSet;
@@ -22,11 +23,13 @@ impl ActiveSyncAuthMisconfigured {
                 kind: FindingKind::Symptom,
                 severity: Severity::Medium,
                 looks_for: "`<location path=\"Default Web Site/Microsoft-Server-ActiveSync\">` with an authentication method other than Basic enabled, Basic disabled, or `httpRedirect enabled=\"true\"`".into(),
-                why: "Devices authenticate to /Microsoft-Server-ActiveSync with Basic; with another method enabled (or Basic off) they get no usable 401 challenge, and a redirect sends them away from the endpoint, so phones stop syncing (the seed checked both while ActiveSync was down).".into(),
+                why: "Devices authenticate to /Microsoft-Server-ActiveSync with Basic; with another method enabled (or Basic off) they get no usable 401 challenge, and a redirect sends them away from the endpoint, so phones stop syncing.".into(),
                 fix: vec![
-                    "IIS Manager > Default Web Site > Microsoft-Server-ActiveSync > Authentication: enable Basic only; HTTP Redirect: untick \"Redirect requests to this destination\".".into(),
-                    "Or reset the virtual directory from EMS: `Remove-ActiveSyncVirtualDirectory -Identity \"<server>\\Microsoft-Server-ActiveSync (Default Web Site)\"` then `New-ActiveSyncVirtualDirectory` (back up applicationHost.config first with `appcmd add backup`).".into(),
-                    "Run `iisreset` and test with the Remote Connectivity Analyzer; browsing the vdir should answer 401 Unauthorized.".into(),
+                    Action::new(Phase::Repair, "In IIS Manager, Default Web Site > Microsoft-Server-ActiveSync: under Authentication enable Basic only; under HTTP Redirect untick \"Redirect requests to this destination\" (or reset the virtual directory with Remove-ActiveSyncVirtualDirectory and New-ActiveSyncVirtualDirectory in the Exchange Management Shell)")
+                        .target("Default Web Site/Microsoft-Server-ActiveSync")
+                        .changes(&[Change::IisConfig]),
+                    common::iisreset(),
+                    common::verify("browsing /Microsoft-Server-ActiveSync answers 401 Unauthorized, and the Remote Connectivity Analyzer's ActiveSync test passes"),
                 ],
                 references: vec![
                     "Microsoft Learn: Default settings for Exchange virtual directories".into(),

@@ -8,6 +8,7 @@ use crate::facts::{
     Confidence, Evidence, Explains, Fact, Finding, FindingKind, IisLocationModules, Locator,
     Position, Severity,
 };
+use crate::repair::{APPCMD, Action, Change, Phase, common};
 use crate::rules::host::{Inventory, cite, install_paths, norm_path, relative_display};
 use crate::rules::roles::role_installed;
 use crate::rules::{Context, Rule, RuleMeta};
@@ -32,11 +33,12 @@ impl ExppwMissing {
                 looks_for: "applicationHost.config without `globalModules/add[@name='exppw']`, OWA's location (`Default Web Site/owa`) not enabling exppw in its modules (nor the Owa web.config), or the exppw image path outside the install path or absent from the file inventory".into(),
                 why: "exppw.dll (ClientAccess\\Owa\\auth) is the native IIS module behind OWA's password-expiry handling. When it is unregistered, not enabled for /owa, or its image path does not exist, IIS logs 2280 \"The Module DLL …exppw.dll failed to load\" and OWA's application pool fails.".into(),
                 fix: vec![
-                    "Back up the IIS configuration: `%windir%\\System32\\inetsrv\\appcmd add backup BeforeExppw`.".into(),
-                    "If the global registration is missing or stale, register it with the real path: `appcmd install module /name:exppw /image:\"<install>ClientAccess\\Owa\\auth\\exppw.dll\" /add:false`.".into(),
-                    "Enable it for OWA: IIS Manager > Default Web Site > owa > Modules > Configure Native Modules > tick exppw (or `appcmd add module /name:exppw /app.name:\"Default Web Site/owa\"`).".into(),
-                    "If the DLL is absent from ClientAccess\\Owa\\auth, restore it from a server of the same build or re-run setup in upgrade mode; check the antivirus quarantine.".into(),
-                    "Run `iisreset` and browse to /owa.".into(),
+                    Action::new(Phase::Repair, "If OWA still lacks exppw after setup, register it globally with the real path (if the registration is missing or stale) and enable it for OWA")
+                        .target("Default Web Site/owa")
+                        .command(&format!("{APPCMD} install module /name:exppw /image:\"<install>ClientAccess\\Owa\\auth\\exppw.dll\" /add:false; {APPCMD} add module /name:exppw /app.name:\"Default Web Site/owa\""))
+                        .changes(&[Change::IisConfig])
+                        .items(&["If the DLL is absent from ClientAccess\\Owa\\auth, restore it from a server of the same build, and look in the antivirus quarantine"]),
+                    common::iisreset(),
                 ],
                 references: vec![
                     "Microsoft Learn: IIS event 2280 - The Module DLL failed to load".into(),
@@ -185,13 +187,13 @@ impl Rule for ExppwMissing {
         let mut finding = self.meta.finding(Some(Self::SUBJECT), evidence);
         finding.title = format!("OWA native module exppw: {}", problems.join("; "));
         let (install, _) = install_hint(facts);
-        if let Some(p) = install {
-            finding.fix = finding
-                .fix
-                .iter()
-                .map(|s| s.replace("<install>", &p))
-                .collect();
-        }
+        // Without the path in the bundle, the variable setup writes (it ends in `\`).
+        let p = install.unwrap_or_else(|| "$env:ExchangeInstallPath".into());
+        finding.fix = finding
+            .fix
+            .iter()
+            .map(|a| a.replace("<install>", &p))
+            .collect();
         finding.explains = vec![Explains::about("iis-module-load-failed", Self::SUBJECT)];
         finding.confidence = Confidence::High;
         vec![finding]

@@ -5,6 +5,7 @@ use crate::facts::{
     AppPool, Confidence, Evidence, Explains, Fact, Finding, FindingKind, Locator, Position,
     Severity,
 };
+use crate::repair::{APPCMD, Action, Change, Phase, common};
 use crate::rules::host::cite;
 use crate::rules::roles::role_installed;
 use crate::rules::{Context, Rule, RuleMeta};
@@ -59,12 +60,10 @@ impl AppPoolMisconfigured {
                 kind: FindingKind::Symptom,
                 severity: Severity::High,
                 looks_for: "in applicationHost.config: an Exchange pool (MSExchange*AppPool, DefaultAppPool) missing while the Client Access role is installed or an application refers to it, with processModel identityType other than LocalSystem, with autoStart=\"false\", or with enable32BitAppOnWin64=\"true\"".into(),
-                why: "Each Exchange virtual directory runs in its own pool as LocalSystem. A missing pool leaves its applications with nowhere to run; another identity cannot read Exchange's keys and files (WAS 5021/5059, HTTP 500/503); a pool with autoStart=false is not started by WAS after iisreset or a reboot, so its vdir answers 503 (the seed's MSExchangeSyncAppPool: ActiveSync down); a 32-bit pool cannot load 64-bit Exchange modules (IIS 2282).".into(),
-                fix: vec![
-                    "Back up the IIS configuration: `%windir%\\System32\\inetsrv\\appcmd add backup BeforePoolFix`.".into(),
-                    "<actions>".into(),
-                    "Start the pool (`appcmd start apppool /apppool.name:\"<pool>\"`), run `iisreset`, and browse to its virtual directory.".into(),
-                ],
+                why: "Each Exchange virtual directory runs in its own pool as LocalSystem. A missing pool leaves its applications with nowhere to run; another identity cannot read Exchange's keys and files (WAS 5021/5059, HTTP 500/503); a pool with autoStart=false is not started by WAS after iisreset or a reboot, so its vdir answers 503 (MSExchangeSyncAppPool: ActiveSync down); a 32-bit pool cannot load 64-bit Exchange modules (IIS 2282).".into(),
+                // Per pool, filled in by `check`; the planner backs IIS up and runs iisreset, which
+        // starts every pool that starts automatically.
+                fix: vec![common::iisreset()],
                 references: vec![
                     "Microsoft Learn: Application pool identities and processModel (IIS configuration reference)".into(),
                     "Microsoft Learn: Reset virtual directories in Exchange Server".into(),
@@ -78,20 +77,14 @@ impl AppPoolMisconfigured {
         &self,
         pool: &str,
         problems: &[String],
-        actions: &[String],
+        actions: &[Action],
         evidence: Vec<Evidence>,
         thirty_two_bit: bool,
     ) -> Finding {
         let mut f = self.meta.finding(Some(pool), evidence);
         f.title = format!("{pool} ({}): {}", pool_role(pool), problems.join("; "));
-        let mut fix = Vec::new();
-        for s in &self.meta.fix {
-            if s == "<actions>" {
-                fix.extend(actions.iter().cloned());
-            } else {
-                fix.push(s.replace("<pool>", pool));
-            }
-        }
+        let mut fix = actions.to_vec();
+        fix.extend(self.meta.fix.iter().cloned());
         f.fix = fix;
         f.explains = vec![
             Explains::about("was-apppool-disabled", pool),
@@ -106,6 +99,17 @@ impl AppPoolMisconfigured {
         f.confidence = Confidence::High;
         f
     }
+}
+
+/// One appcmd setting of a pool, as a repair after setup.
+fn pool_setting(pool: &str, what: &str, setting: &str) -> Action {
+    Action::new(Phase::Repair, &what.replace("{pool}", pool))
+        .target(pool)
+        .command(&format!(
+            "{APPCMD} set apppool /apppool.name:\"{pool}\" {setting}"
+        ))
+        .changes(&[Change::IisConfig])
+        .group("apppool")
 }
 
 impl Default for AppPoolMisconfigured {
@@ -180,9 +184,12 @@ impl Rule for AppPoolMisconfigured {
             }
         }
         for (pool, evidence) in missing.into_values() {
-            let actions = vec![String::from(
-                "Re-create the pool by resetting the virtual directories that use it (EMC > Server Configuration > Client Access > Reset Virtual Directory, or `Remove-`/`New-<Type>VirtualDirectory` in EMS), or re-run setup in upgrade mode; the pool must run as LocalSystem.",
-            )];
+            let actions = vec![
+                Action::new(Phase::Repair, &format!("If {pool} is still missing after setup, re-create it by resetting the virtual directories that use it (EMC > Server Configuration > Client Access > Reset Virtual Directory, or Remove-/New-…VirtualDirectory in the Exchange Management Shell); the pool must run as LocalSystem"))
+                    .target(&pool)
+                    .changes(&[Change::IisConfig]),
+                common::rerun(),
+            ];
             out.push(self.finding(&pool, &["missing".into()], &actions, evidence, false));
         }
 
@@ -198,20 +205,28 @@ impl Rule for AppPoolMisconfigured {
                 && !id.trim().eq_ignore_ascii_case("LocalSystem")
             {
                 problems.push(format!("identity {id}, not LocalSystem"));
-                actions.push(format!("Set the identity: `appcmd set apppool /apppool.name:\"{name}\" /processModel.identityType:LocalSystem` (IIS Manager > Application Pools > {name} > Advanced Settings > Identity)."));
+                actions.push(pool_setting(
+                    name,
+                    "Run {pool} as LocalSystem",
+                    "/processModel.identityType:LocalSystem",
+                ));
             }
             if p.auto_start == Some(false) {
                 problems.push("autoStart=false: not started after iisreset or a reboot".into());
-                actions.push(format!(
-                    "Let WAS start it: `appcmd set apppool /apppool.name:\"{name}\" /autoStart:true`."
+                actions.push(pool_setting(
+                    name,
+                    "Let WAS start {pool} by itself",
+                    "/autoStart:true",
                 ));
             }
             let thirty_two = p.enable_32bit == Some(true);
             if thirty_two {
                 problems
                     .push("enable32BitAppOnWin64=true: 64-bit Exchange modules cannot load".into());
-                actions.push(format!(
-                    "Run it 64-bit: `appcmd set apppool /apppool.name:\"{name}\" /enable32BitAppOnWin64:false`."
+                actions.push(pool_setting(
+                    name,
+                    "Run {pool} 64-bit",
+                    "/enable32BitAppOnWin64:false",
                 ));
             }
             if problems.is_empty() {

@@ -5,6 +5,7 @@ use crate::facts::{
     Confidence, Evidence, Explains, Fact, Finding, FindingKind, Locator, Severity, UnexpandedToken,
     WebConfigFile,
 };
+use crate::repair::{Action, Change, Phase, common};
 use crate::rules::host::cite;
 use crate::rules::{Context, Rule, RuleMeta};
 use std::collections::BTreeMap;
@@ -26,13 +27,8 @@ impl WebConfigUnexpandedToken {
                 severity: Severity::Critical,
                 looks_for: "unexpanded `%ExchangeInstallDir%` (or other `%…%` environment tokens) in codeBase href and other path attributes of the live web.config files under ClientAccess and FrontEnd (not the .bak copies)".into(),
                 why: "Setup copies web.config templates with `file:///%ExchangeInstallDir%bin\\…` and expands the token to the install path in a later step. When setup stops before that step, ASP.NET cannot resolve the assemblies: every application using the file fails with \"Could not load file or assembly 'Microsoft.Exchange…'\" (ASP.NET 1310/1334) and HTTP 500 — the PowerShell file breaks EMC/EMS (WinRM HTTP 500), the Owa, Sync, Autodiscover, ecp and EWS files break OWA, ActiveSync, Autodiscover, ECP and EWS.".into(),
-                fix: vec![
-                    "Back up the listed files (copy them elsewhere, not as .bak beside them).".into(),
-                    "Replace every `%ExchangeInstallDir%` with <install-text> in <files>. The path ends in `\\`, so `file:///%ExchangeInstallDir%bin\\X.dll` becomes `file:///<install>bin\\X.dll`.".into(),
-                    "Or let Exchange rewrite them: from an elevated Exchange Management Shell run <scripts>.".into(),
-                    "Run `iisreset /noforce` and test OWA, ECP, EWS, ActiveSync, Autodiscover and EMC.".into(),
-                    "Re-run setup in upgrade mode afterwards so the steps after the failure (including this expansion) are completed by setup itself.".into(),
-                ],
+                // The files, the install path and the scripts are filled in by `check`.
+                fix: vec![common::rerun(), common::iisreset()],
                 references: vec![
                     "Microsoft Learn: Could not load file or assembly error when browsing EWS or Autodiscover sites".into(),
                     "CSS-Exchange HealthChecker: Default Variable Detected (%ExchangeInstallDir%) in web.config".into(),
@@ -163,14 +159,15 @@ impl Rule for WebConfigUnexpandedToken {
             Some(p) => format!("the install path `{p}` (Setup\\MsiInstallPath)"),
             None => "the install path from the registry (Setup\\MsiInstallPath, e.g. `C:\\Program Files\\Microsoft\\Exchange Server\\V14\\`)".to_string(),
         };
-        let install_or = install.clone().unwrap_or_else(|| "<install path>".into());
+        // Without the path in the bundle, the variable setup writes (it ends in `\`).
+        let install_or = install
+            .clone()
+            .unwrap_or_else(|| "$env:ExchangeInstallPath".into());
         let bin = format!("{install_or}Bin\\");
         let scripts = if v15 {
-            format!("`& \"{bin}UpdateConfigFiles.ps1\"` then `& \"{bin}UpdateCas.ps1\"`")
+            format!("& \"{bin}UpdateConfigFiles.ps1\"; & \"{bin}UpdateCas.ps1\"")
         } else {
-            format!(
-                "`& \"{bin}UpdateCas.ps1\"` (and `UpdateConfigFiles.ps1` where the build has it)"
-            )
+            format!("& \"{bin}UpdateCas.ps1\"")
         };
         let names: Vec<&str> = files.iter().map(|f| f.relative.as_str()).collect();
         let mut finding = self.meta.finding(None, evidence);
@@ -183,16 +180,21 @@ impl Rule for WebConfigUnexpandedToken {
                 .collect::<Vec<_>>()
                 .join(", ")
         );
-        finding.fix = finding
-            .fix
-            .iter()
-            .map(|s| {
-                s.replace("<install-text>", &install_text)
-                    .replace("<files>", &names.join(", "))
-                    .replace("<scripts>", &scripts)
-                    .replace("<install>", &install_or)
-            })
-            .collect();
+        let mut rewrite = Action::new(
+            Phase::Repair,
+            "If a web.config still contains %ExchangeInstallDir% after setup, let Exchange rewrite the files",
+        )
+        .target(&format!("{install_or}ClientAccess"))
+        .command(&scripts)
+        .ems()
+        .changes(&[Change::WebConfig]);
+        rewrite.items = vec![format!(
+            "or replace every `%ExchangeInstallDir%` with {install_text} by hand, in {}; the path ends in `\\`, so `file:///%ExchangeInstallDir%bin\\X.dll` becomes `file:///{install_or}bin\\X.dll`",
+            names.join(", ")
+        )];
+        let mut fix = vec![rewrite];
+        fix.append(&mut finding.fix);
+        finding.fix = fix;
         // The Sync file is ActiveSync's: its tokens explain ActiveSync errors too.
         if files.iter().any(|f| {
             f.relative
@@ -224,9 +226,11 @@ impl WebConfigBakDiffersOnlyInPaths {
                 kind: FindingKind::Info,
                 severity: Severity::Info,
                 looks_for: "a web.config.bak beside a live web.config whose only differences are `%ExchangeInstallDir%` tokens in one where the other has the install path".into(),
-                why: "Restoring the .bak (as the seed's consultant did for ClientAccess\\Sync) brings the unexpanded tokens back when the .bak is the token copy; when the live file is the token copy, the .bak is a ready repair. Either way nothing else differs, so other damage must be looked for elsewhere.".into(),
+                why: "Restoring the .bak (a common manual repair, e.g. for ClientAccess\\Sync) brings the unexpanded tokens back when the .bak is the token copy; when the live file is the token copy, the .bak is a ready repair. Either way nothing else differs, so other damage must be looked for elsewhere.".into(),
                 fix: vec![
-                    "Use the copy without tokens; if that is the .bak, back up the live file and restore the .bak over it, then `iisreset /noforce`.".into(),
+                    Action::new(Phase::Repair, "Use the copy without tokens: if that is the .bak, restore it over the live file (the backup step keeps the live one)")
+                        .changes(&[Change::WebConfig]),
+                    common::iisreset(),
                 ],
                 references: vec![
                     "Microsoft Learn: Could not load file or assembly error when browsing EWS or Autodiscover sites".into(),
@@ -345,8 +349,8 @@ mod tests {
             ps.locator.to_string(),
             "iis/webconfig/ClientAccess/PowerShell/web.config:40"
         );
-        assert!(f.fix[1].contains("D:\\Program Files\\Microsoft\\Exchange Server\\V14\\"));
-        assert!(f.fix[2].contains("UpdateCas.ps1"));
+        assert!(f.fix[0].items[0].contains("D:\\Program Files\\Microsoft\\Exchange Server\\V14\\"));
+        assert!(f.fix[0].contains("UpdateCas.ps1"));
         assert!(f.explains.iter().any(|e| e.id == "activesync-errors"));
     }
 
@@ -360,7 +364,7 @@ mod tests {
         let f = run_rule(&WebConfigUnexpandedToken::new(), &facts);
         assert_eq!(f.len(), 1);
         assert!(f[0].title.contains("ClientAccess/Owa/web.config: 143"));
-        assert!(f[0].fix[1].contains("Setup\\MsiInstallPath"));
+        assert!(f[0].fix[0].contains("Setup\\MsiInstallPath"));
     }
 
     #[test]
