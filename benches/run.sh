@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Reproduces the figures in docs/performance.md. Needs ~3 GB of disk in bench-out/ and a few
-# minutes. Usage: benches/run.sh [setup|evtx|batch|all]
+# minutes. Usage: benches/run.sh [setup|evtx|real|batch|all]
+# `real` alone (real-chunk EVTX bundles against evtx_dump, ~4 min) reruns just that comparison.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
@@ -10,7 +11,7 @@ mkdir -p "$out"
 command -v /usr/bin/time >/dev/null || { apt-get update -qq && apt-get install -y -qq time >/dev/null; }
 
 cargo build -q --release -p exhume -p samplegen
-ex=target/release/exhume
+ex=${EXHUME:-target/release/exhume}
 echo "machine: $(nproc) cores, $(grep MemTotal /proc/meminfo | awk '{print $2/1048576 " GiB"}'), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 
 measure() { # label, command...
@@ -34,9 +35,27 @@ best_of() { # n, label, command...: best wall time of n runs
   printf '%-44s %8s s  %8s MB peak RSS (best of %s)\n' "$label" "$best" "$((rss / 1024))" "$n"
 }
 
-if [ ! -d "$out/setup-200mb" ] || [ ! -d "$out/evtx-1gb" ] || [ ! -d "$out/evtx-1gb-setup-200mb" ]; then
+if [ "$what" != real ] && [ "$what" != batch ] \
+  && { [ ! -d "$out/setup-200mb" ] || [ ! -d "$out/evtx-1gb" ] || [ ! -d "$out/evtx-1gb-setup-200mb" ]; }; then
   target/release/make-samples --bench "$out"
 fi
+
+evtx_dump=$out/tools/bin/evtx_dump
+need_evtx_dump() {
+  if [ ! -x "$evtx_dump" ]; then
+    cargo install evtx --version 0.15.1 --locked --root "$out/tools" >/dev/null 2>&1
+  fi
+}
+
+# wall, user+sys CPU and peak RSS of one run, appended to the file $1 as "wall cpu rss_kib".
+timed() {
+  local log=$1; shift
+  /usr/bin/time -f "%e %U %S %M" -o "$out/.time" "$@" >/dev/null 2>/dev/null
+  tail -1 "$out/.time" | awk '{printf "%s %.2f %s\n", $1, $2 + $3, $4}' >>"$log"
+}
+
+# The median of column $2 of the file $1.
+median() { cut -d' ' -f"$2" "$1" | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 
 if [ "$what" = setup ] || [ "$what" = all ]; then
   echo "== setup log: 200 MB ExchangeSetup.log (whole analyze, hashing included)"
@@ -46,9 +65,7 @@ if [ "$what" = setup ] || [ "$what" = all ]; then
 fi
 
 if [ "$what" = evtx ] || [ "$what" = all ]; then
-  if [ ! -x "$out/tools/bin/evtx_dump" ]; then
-    cargo install evtx --version 0.15.1 --locked --root "$out/tools" >/dev/null 2>&1
-  fi
+  need_evtx_dump
   size=$(du -sb "$out/evtx-1gb/evtx" | cut -f1)
   echo "== EVTX: $((size / 1048576)) MiB in $out/evtx-1gb/evtx"
   dump_all() { for f in "$out"/evtx-1gb/evtx/*.evtx; do "$out/tools/bin/evtx_dump" -t "$1" -o jsonl "$f" >/dev/null; done; }
@@ -60,6 +77,60 @@ if [ "$what" = evtx ] || [ "$what" = all ]; then
   echo "== the same EVTX plus a 200 MB setup log (the batch issue's single large bundle)"
   best_of 3 "exhume analyze evtx-1gb-setup-200mb (2 thr)" "$ex" analyze "$out/evtx-1gb-setup-200mb"
   best_of 3 "exhume analyze evtx-1gb-setup-200mb (1 thr)" env RAYON_NUM_THREADS=1 "$ex" analyze "$out/evtx-1gb-setup-200mb"
+fi
+
+if [ "$what" = real ] || [ "$what" = all ]; then
+  # Real chunks: folder bundles whose evtx/ holds N hard links of the stitched corpus file
+  # (352 real chunks: SCM-heavy System log, Security, Group Policy, Defender), 0.5, 1 and 2 GiB,
+  # and a zip of the 0.5 GiB one. Runs alternate exhume and evtx_dump; medians of $runs.
+  need_evtx_dump
+  corpus=../shared/evtx-corpus/synthetic/stitched-352-chunks.evtx
+  runs=${RUNS:-3}
+  [ -f "$out/real-chunk.evtx" ] || cp "$corpus" "$out/real-chunk.evtx"
+  chunk_bytes=$(stat -c %s "$out/real-chunk.evtx")
+  for gib in 0.5 1 2; do
+    dir=$out/real-$gib
+    n=$(awk -v g="$gib" -v b="$chunk_bytes" 'BEGIN{printf "%d", g * 1073741824 / b + 0.5}')
+    if [ "$(find "$dir/evtx" -name '*.evtx' 2>/dev/null | wc -l)" != "$n" ]; then
+      rm -rf "$dir" && mkdir -p "$dir/evtx"
+      for i in $(seq -w 1 "$n"); do ln "$out/real-chunk.evtx" "$dir/evtx/System-$i.evtx"; done
+    fi
+  done
+  if [ ! -f "$out/real-0.5.zip" ]; then
+    (cd "$out/real-0.5" && zip -q -1 -r ../real-0.5.zip evtx)
+  fi
+  dump_dir() { for f in "$1"/evtx/*.evtx; do "$evtx_dump" -t 2 -o jsonl "$f" >/dev/null; done; }
+  export -f dump_dir; export evtx_dump
+  echo "== real-chunk EVTX ($runs alternating runs each, medians; load before: $(cut -d' ' -f1-3 /proc/loadavg))"
+  printf '%-22s %9s %9s %9s %9s %7s %9s\n' input "MiB" "exhume s" "CPU s" "dump s" ratio "peak MiB"
+  report() { # label, MiB, exhume log, dump log
+    local w c d r
+    w=$(median "$3" 1); c=$(median "$3" 2); r=$(median "$3" 3); d=$(median "$4" 1)
+    printf '%-22s %9s %9s %9s %9s %7s %9s\n' "$1" "$2" "$w" "$c" "$d" \
+      "$(awk -v a="$w" -v b="$d" 'BEGIN{printf "%.2f", a / b}')" "$((r / 1024))"
+  }
+  for gib in 0.5 1 2; do
+    dir=$out/real-$gib
+    mib=$(( $(find "$dir/evtx" -name '*.evtx' | wc -l) * chunk_bytes / 1048576 ))
+    rm -f "$out/.ex" "$out/.dump"
+    for _ in $(seq "$runs"); do
+      timed "$out/.dump" bash -c "dump_dir $dir"
+      timed "$out/.ex" "$ex" analyze "$dir" --format json -o "$out/.report.json"
+    done
+    report "analyze real-$gib" "$mib" "$out/.ex" "$out/.dump"
+    cp "$out/.dump" "$out/.dump-$gib"
+  done
+  rm -f "$out/.ex"
+  for _ in $(seq "$runs"); do
+    timed "$out/.ex" "$ex" analyze "$out/real-0.5.zip" --format json -o "$out/.report.json"
+  done
+  report "analyze real-0.5.zip" "$(( $(stat -c %s "$out/real-0.5.zip") / 1048576 ))" "$out/.ex" "$out/.dump-0.5"
+  rm -f "$out/.ex"
+  for _ in $(seq "$runs"); do
+    timed "$out/.ex" "$ex" timeline "$out/real-1" -o "$out/.timeline.csv"
+  done
+  report "timeline real-1" "$(( $(find "$out/real-1/evtx" -name '*.evtx' | wc -l) * chunk_bytes / 1048576 ))" "$out/.ex" "$out/.dump-1"
+  echo "(ratio: exhume wall / evtx_dump -t 2 -o jsonl wall on the same files; CPU: user+sys)"
 fi
 
 if [ "$what" = batch ] || [ "$what" = all ]; then

@@ -326,9 +326,12 @@ fn missing_evidence(e: &Seen<'_>) -> Vec<String> {
     if e.facts.runs().next().is_none() {
         out.push("no readable ExchangeSetup.log (setup/ExchangeSetup.log)".to_string());
     }
-    // Without a manifest nobody can say what the collector meant to send; the verdict then says
-    // which kinds of evidence were read and which the bundle lacks, exactly as with a manifest
-    // (see `coverage`), and the missing manifest is listed among the problems.
+    if e.manifest.is_none() {
+        out.push(
+            "no usable manifest.json: whether evidence is missing from the bundle cannot be checked"
+                .to_string(),
+        );
+    }
     for s in e.skipped {
         if is_evidence(&s.path) {
             out.push(format!("{} could not be read: {}", s.path, s.reason));

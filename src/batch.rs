@@ -25,6 +25,10 @@ pub struct BatchOptions {
     pub formats: Vec<Format>,
     /// Redo bundles whose report already exists.
     pub force: bool,
+    /// Redact names and addresses in reports and summaries, and name each bundle by its path
+    /// below the input folder only. A stored report does not say whether it was redacted, so
+    /// every bundle is analysed again.
+    pub redact: bool,
     pub analysis: Options,
 }
 
@@ -167,6 +171,23 @@ pub fn report_stem(bundle: &Path, root: &[PathBuf]) -> String {
     s.trim_matches('_').to_string()
 }
 
+/// A bundle's path below the input it was found in (its file name when it is an input itself):
+/// what the reports may show without the analyst's own folders above it.
+pub fn relative_name(bundle: &Path, inputs: &[PathBuf]) -> String {
+    inputs
+        .iter()
+        .find_map(|r| {
+            bundle
+                .strip_prefix(r)
+                .ok()
+                .filter(|p| !p.as_os_str().is_empty())
+        })
+        .or_else(|| bundle.file_name().map(Path::new))
+        .unwrap_or(bundle)
+        .to_string_lossy()
+        .replace('\\', "/")
+}
+
 /// The digest a report records for a bundle (see [`Bundle::digest`]).
 fn digest_of(path: &Path, opts: &Options) -> Option<String> {
     let b = Bundle::open(path, &opts.limits).ok()?;
@@ -247,8 +268,13 @@ fn one(
 ) -> Outcome {
     let stem = report_stem(bundle, &opts.inputs);
     let json_path = reports.join(format!("{stem}.json"));
-    let display = bundle.display().to_string();
+    let display = if opts.redact {
+        relative_name(bundle, &opts.inputs)
+    } else {
+        bundle.display().to_string()
+    };
     if !opts.force
+        && !opts.redact
         && let Ok(text) = std::fs::read_to_string(&json_path)
         && let Ok(stored) = serde_json::from_str::<StoredReport>(&text)
         && stored.exhume_version == env!("CARGO_PKG_VERSION")
@@ -262,7 +288,11 @@ fn one(
     }
     let started = Instant::now();
     match analysis::analyze_prepared(bundle, &opts.analysis, rules, interest) {
-        Ok(a) => {
+        Ok(mut a) => {
+            if opts.redact {
+                report::redact::analysis(&mut a);
+                a.diagnosis.bundle.path = display.clone();
+            }
             let d = &a.diagnosis;
             let json = report::json::render(d);
             let mut write_err = None;

@@ -2,6 +2,7 @@
 //! and `main.rs` know about clap.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap_complete::Shell;
 use exhume::Options;
 use exhume::bundle::Limits;
 use std::path::PathBuf;
@@ -16,6 +17,25 @@ use std::path::PathBuf;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Print only the report and errors: no progress, notes or warnings on standard error.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Colour the text report: auto (on a terminal, unless NO_COLOR is set), always or never.
+    #[arg(
+        long,
+        value_enum,
+        value_name = "WHEN",
+        default_value = "auto",
+        global = true
+    )]
+    pub color: ColorChoice,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
 }
 
 #[derive(Debug, Subcommand)]
@@ -28,6 +48,24 @@ pub enum Command {
     Rules(RulesArgs),
     /// Analyse many bundles in parallel: one report each, summaries, root-cause frequencies.
     Batch(BatchArgs),
+    /// Print a shell completion script (e.g. `exhume completions bash > /etc/bash_completion.d/exhume`).
+    Completions(CompletionsArgs),
+    /// Print the man page exhume(1), or write one page per command into DIR.
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write exhume.1 and exhume-COMMAND.1 into this folder instead of printing exhume.1.
+    #[arg(value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -41,19 +79,26 @@ pub struct BatchArgs {
     /// Bundles analysed at once (default: the number of cores).
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,
-    /// Also write these report formats per bundle (JSON is always written).
-    #[arg(long, value_enum, value_name = "FORMAT")]
+    /// Also write these report formats per bundle, comma-separated or repeated (JSON is always
+    /// written). Rerun with a new format to add it to finished bundles without analysing again.
+    #[arg(long, value_enum, value_name = "FORMAT", value_delimiter = ',')]
     pub format: Vec<ReportFormat>,
     /// Analyse again bundles whose report exists for the same SHA-256 and exhume version.
     #[arg(long)]
     pub force: bool,
+    /// Replace host, domain and user names and IP addresses with tokens in every report and
+    /// summary, as `analyze --redact` does.
+    #[arg(long)]
+    pub redact: bool,
     #[command(flatten)]
-    pub common: CommonArgs,
+    pub rules: RuleArgs,
+    #[command(flatten)]
+    pub limits: LimitArgs,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ReportFormat {
-    /// Terminal summary (colour only on a terminal, never with NO_COLOR).
+    /// Terminal summary (coloured as --color says).
     Text,
     /// Schema-versioned JSON (docs/report-schema.md).
     Json,
@@ -63,19 +108,74 @@ pub enum ReportFormat {
     Html,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum TimelineFormat {
+    /// Comma-separated values with a header line (Timesketch imports it as is).
     Csv,
+    /// One JSON object per line.
     Jsonl,
+}
+
+impl ReportFormat {
+    /// The format a file name's extension names, if any.
+    pub fn of_path(p: &std::path::Path) -> Option<Self> {
+        let ext = p.extension()?.to_str()?.to_ascii_lowercase();
+        Some(match ext.as_str() {
+            "txt" | "text" => ReportFormat::Text,
+            "json" => ReportFormat::Json,
+            "md" | "markdown" => ReportFormat::Md,
+            "html" | "htm" => ReportFormat::Html,
+            _ => return None,
+        })
+    }
+}
+
+impl TimelineFormat {
+    /// The format a file name's extension names, if any.
+    pub fn of_path(p: &std::path::Path) -> Option<Self> {
+        let ext = p.extension()?.to_str()?.to_ascii_lowercase();
+        Some(match ext.as_str() {
+            "csv" => TimelineFormat::Csv,
+            "jsonl" | "ndjson" | "json" => TimelineFormat::Jsonl,
+            _ => return None,
+        })
+    }
+}
+
+/// The format to write: `--format` if given, else the one `-o`'s extension names, else
+/// `default`. A `--format` that contradicts the extension is an error.
+pub fn choose_format<F: Copy + PartialEq + ValueEnum>(
+    flag: Option<F>,
+    output: Option<&std::path::Path>,
+    of_path: fn(&std::path::Path) -> Option<F>,
+    default: F,
+) -> Result<F, String> {
+    let from_ext = output.and_then(of_path);
+    let name = |f: F| {
+        f.to_possible_value()
+            .map(|v| v.get_name().to_string())
+            .unwrap_or_default()
+    };
+    match (flag, from_ext) {
+        (Some(f), Some(e)) if f != e => Err(format!(
+            "--format {} does not match the output file {} (a {} file); change one of them",
+            name(f),
+            output.map(|p| p.display().to_string()).unwrap_or_default(),
+            name(e)
+        )),
+        (Some(f), _) => Ok(f),
+        (None, Some(e)) => Ok(e),
+        (None, None) => Ok(default),
+    }
 }
 
 #[derive(Debug, Args)]
 pub struct AnalyzeArgs {
     /// The bundle: a .zip from the collector, or the same tree as a folder.
     pub bundle: PathBuf,
-    /// Output format (default: text).
-    #[arg(long, value_enum, default_value = "text")]
-    pub format: ReportFormat,
+    /// Report format; without it, the one -o's extension names (.txt, .json, .md, .html), else text.
+    #[arg(long, value_enum)]
+    pub format: Option<ReportFormat>,
     /// Write the report to FILE instead of standard output.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -90,14 +190,19 @@ pub struct AnalyzeArgs {
     #[arg(short, long)]
     pub verbose: bool,
     #[command(flatten)]
-    pub common: CommonArgs,
+    pub rules: RuleArgs,
+    #[command(flatten)]
+    pub limits: LimitArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct TimelineArgs {
+    /// The bundle: a .zip from the collector, or the same tree as a folder.
     pub bundle: PathBuf,
-    #[arg(long, value_enum, default_value = "csv")]
-    pub format: TimelineFormat,
+    /// Timeline format; without it, the one -o's extension names (.csv, .jsonl), else csv.
+    #[arg(long, value_enum)]
+    pub format: Option<TimelineFormat>,
+    /// Write the timeline to FILE instead of standard output.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// Replace host, domain and user names and IP addresses with tokens, as `analyze --redact`
@@ -105,7 +210,7 @@ pub struct TimelineArgs {
     #[arg(long)]
     pub redact: bool,
     #[command(flatten)]
-    pub common: CommonArgs,
+    pub limits: LimitArgs,
 }
 
 #[derive(Debug, Args)]
@@ -118,12 +223,22 @@ pub struct RulesArgs {
     pub json: bool,
 }
 
-/// Flags shared by every command that reads a bundle.
+/// Flags of the commands that run the rules.
 #[derive(Debug, Args)]
-pub struct CommonArgs {
+pub struct RuleArgs {
     /// Also load the declarative rules (*.toml) in DIR.
     #[arg(long, value_name = "DIR")]
     pub rules: Option<PathBuf>,
+    /// Link events to a setup error when they are within this many minutes of it.
+    #[arg(long, value_name = "MINUTES", default_value_t = exhume::analysis::LINK_WINDOW_MINUTES)]
+    pub window: i64,
+}
+
+/// The limits that keep a hostile bundle from exhausting the laptop (docs/security.md), under
+/// their own heading so they do not bury the everyday flags.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Resource limits")]
+pub struct LimitArgs {
     /// Largest bundle: the .zip file, or the sum of a folder's files (suffixes K, M, G).
     #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "8G")]
     pub max_bundle_size: u64,
@@ -148,15 +263,22 @@ pub struct CommonArgs {
     /// Most event records kept for the rules.
     #[arg(long, value_name = "N", default_value_t = Limits::default().max_events_kept)]
     pub max_events: usize,
+    /// Most facts (rows, elements, kept lines) one artefact may yield.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_facts_per_file)]
+    pub max_facts: usize,
+    /// Most memory the facts of a bundle may hold, events aside (suffixes K, M, G).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "192M")]
+    pub max_fact_memory: u64,
+    /// Most memory held to compare a web.config with its .bak (suffixes K, M, G).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "32M")]
+    pub max_compare_memory: u64,
     /// Longest time one artefact may take to read and parse, in seconds (0: no limit).
     #[arg(long, value_name = "SECONDS", default_value_t = Limits::default().max_seconds_per_file)]
     pub max_seconds_per_file: u64,
-    /// Link events to a setup error when they are within this many minutes of it.
-    #[arg(long, value_name = "MINUTES", default_value_t = exhume::analysis::LINK_WINDOW_MINUTES)]
-    pub window: i64,
 }
 
-impl CommonArgs {
+impl LimitArgs {
+    /// Options with these limits and the built-in rules only.
     pub fn options(&self) -> Options {
         Options {
             limits: Limits {
@@ -168,11 +290,21 @@ impl CommonArgs {
                 max_line_bytes: self.max_line as usize,
                 max_xml_depth: self.max_xml_depth,
                 max_events_kept: self.max_events,
+                max_facts_per_file: self.max_facts,
+                max_fact_bytes: self.max_fact_memory,
+                max_compare_bytes: self.max_compare_memory,
                 max_seconds_per_file: self.max_seconds_per_file,
             },
-            rules_dir: self.rules.clone(),
-            keep_all_events: false,
-            link_window: Some(chrono::Duration::minutes(self.window)),
+            ..Options::default()
+        }
+    }
+
+    /// Options with these limits and the rules (and link window) of `rules`.
+    pub fn options_with(&self, rules: &RuleArgs) -> Options {
+        Options {
+            rules_dir: rules.rules.clone(),
+            link_window: Some(chrono::Duration::minutes(rules.window)),
+            ..self.options()
         }
     }
 }

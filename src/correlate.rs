@@ -403,7 +403,6 @@ pub fn verdict(
         [] => String::new(),
         absent => format!("; the bundle has no {}", join_or(absent)),
     };
-    let are = |n: usize| if n == 1 { "is" } else { "are" };
     match status {
         Status::Healthy => {
             let run = last_run
@@ -423,17 +422,26 @@ pub fn verdict(
             };
         }
         Status::Inconclusive => {
-            let what = words::count(missing.len(), "piece", "pieces");
+            // The first missing piece in at most twelve words, the rest counted.
+            let first_missing: String = missing
+                .first()
+                .map(|m| m.split_whitespace().take(12).collect::<Vec<_>>().join(" "))
+                .unwrap_or_default();
+            let rest = match missing.len() {
+                0 | 1 => String::new(),
+                n => format!(
+                    " and {} more (listed under Missing evidence)",
+                    words::number(n - 1)
+                ),
+            };
             first = if issues == 0 {
                 format!(
-                    "Inconclusive: nothing wrong was found, but {what} of evidence a verdict needs {} missing or unreadable (listed under Missing evidence).",
-                    are(missing.len())
+                    "Inconclusive: nothing wrong was found, but evidence a verdict needs is missing or unreadable: {first_missing}{rest}."
                 )
             } else {
                 format!(
-                    "Inconclusive: {} to review, and {what} of evidence a verdict needs {} missing or unreadable.",
-                    words::count(issues, "issue", "issues"),
-                    are(missing.len())
+                    "Inconclusive: {} to review, and evidence a verdict needs is missing or unreadable: {first_missing}{rest}.",
+                    words::count(issues, "issue", "issues")
                 )
             };
         }

@@ -2,8 +2,8 @@
 
 mod cli;
 
-use clap::Parser;
-use cli::{BatchArgs, Cli, Command, ReportFormat, TimelineFormat};
+use clap::{CommandFactory, FromArgMatches};
+use cli::{BatchArgs, Cli, ColorChoice, Command, ReportFormat, TimelineFormat, choose_format};
 use exhume::diagnosis::Status;
 use exhume::report::{self, Format, Style};
 use std::io::{IsTerminal, Write};
@@ -19,12 +19,67 @@ mod exit {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().version(version()).get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("exhume: {e:#}");
+            eprintln!("exhume: {}", once(&e));
             ExitCode::from(exit::ERROR)
+        }
+    }
+}
+
+/// `exhume 0.1.0 (rule catalogue 87 rules, a1b2c3d4)`: the catalogue's fingerprint is a digest
+/// of every built-in rule's id, text and fix, so two binaries that judge alike say the same.
+fn version() -> &'static str {
+    static VERSION: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    VERSION.get_or_init(catalogue_version)
+}
+
+fn catalogue_version() -> String {
+    use sha2::{Digest, Sha256};
+    let rules = exhume::rules::builtin();
+    let metas: Vec<&exhume::rules::RuleMeta> = rules.iter().map(|r| r.meta()).collect();
+    let digest = Sha256::digest(serde_json::to_vec(&metas).unwrap_or_default());
+    format!(
+        "{} (rule catalogue: {} rules, {})",
+        env!("CARGO_PKG_VERSION"),
+        metas.len(),
+        digest[..4]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    )
+}
+
+/// An error and its causes on one line, each said once: a cause whose text the message
+/// already holds (a wrapper that printed its source) is not repeated.
+fn once(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
+/// Whether the text report may use colour.
+fn colour(choice: ColorChoice, to_terminal: bool) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            to_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
         }
     }
 }
@@ -39,21 +94,54 @@ fn report_format(f: ReportFormat) -> Format {
 }
 
 fn run(cli: Cli) -> anyhow::Result<u8> {
+    let quiet = cli.quiet;
     match cli.command {
-        Command::Batch(b) => batch(b),
+        Command::Batch(b) => batch(b, quiet),
+        Command::Completions(c) => {
+            let mut out = Vec::new();
+            clap_complete::generate(c.shell, &mut Cli::command(), "exhume", &mut out);
+            emit(None, &String::from_utf8_lossy(&out))?;
+            Ok(exit::OK)
+        }
+        Command::Man(m) => {
+            let cmd = Cli::command().version(version());
+            match m.dir {
+                None => {
+                    let mut out = Vec::new();
+                    clap_mangen::Man::new(cmd).render(&mut out)?;
+                    emit(None, &String::from_utf8_lossy(&out))?;
+                }
+                Some(dir) => {
+                    std::fs::create_dir_all(&dir)
+                        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", dir.display()))?;
+                    clap_mangen::generate_to(cmd, &dir)
+                        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", dir.display()))?;
+                }
+            }
+            Ok(exit::OK)
+        }
         Command::Analyze(a) => {
-            let opts = a.common.options();
+            let format = choose_format(
+                a.format,
+                a.output.as_deref(),
+                ReportFormat::of_path,
+                ReportFormat::Text,
+            )
+            .map_err(anyhow::Error::msg)?;
+            let opts = a.limits.options_with(&a.rules);
             let mut analysis = exhume::analyze(&a.bundle, &opts)?;
             if a.redact {
                 report::redact::analysis(&mut analysis);
+                // The analyst's own folders (often named after the client's case) stay out.
+                analysis.diagnosis.bundle.path = exhume::batch::relative_name(&a.bundle, &[]);
             }
             let d = &analysis.diagnosis;
             let to_terminal = a.output.is_none() && std::io::stdout().is_terminal();
             let style = Style {
-                color: to_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+                color: colour(cli.color, to_terminal),
                 verbose: a.verbose,
             };
-            let format = report_format(a.format);
+            let format = report_format(format);
             emit(a.output.as_deref(), &report::render(d, format, style))?;
             Ok(if !a.exit_status {
                 exit::OK
@@ -67,9 +155,16 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Timeline(t) => {
             // The analysis keeps only what rules want; the export then streams every event.
-            let opts = t.common.options();
+            let format = choose_format(
+                t.format,
+                t.output.as_deref(),
+                TimelineFormat::of_path,
+                TimelineFormat::Csv,
+            )
+            .map_err(anyhow::Error::msg)?;
+            let opts = t.limits.options();
             let analysis = exhume::analyze(&t.bundle, &opts)?;
-            let format = match t.format {
+            let format = match format {
                 TimelineFormat::Csv => exhume::report::timeline::Format::Csv,
                 TimelineFormat::Jsonl => exhume::report::timeline::Format::Jsonl,
             };
@@ -83,7 +178,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             match exhume::export::timeline(&t.bundle, &analysis, &opts, format, t.redact, &mut out)
             {
                 Ok(export) => {
-                    for p in &export.problems {
+                    for p in export.problems.iter().filter(|_| !quiet) {
                         eprintln!("exhume: {}: {}", p.path, p.message);
                     }
                 }
@@ -128,7 +223,7 @@ fn emit(path: Option<&std::path::Path>, text: &str) -> anyhow::Result<()> {
 /// summaries of what is done. The only process-wide flag; set once, read by the batch workers.
 static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-fn batch(b: BatchArgs) -> anyhow::Result<u8> {
+fn batch(b: BatchArgs, quiet: bool) -> anyhow::Result<u8> {
     use exhume::batch::{self, BatchOptions, Outcome};
     use std::sync::atomic::{AtomicUsize, Ordering};
     let _ = ctrlc::set_handler(|| STOP.store(true, Ordering::SeqCst));
@@ -142,10 +237,11 @@ fn batch(b: BatchArgs) -> anyhow::Result<u8> {
         }),
         formats: b.format.iter().map(|f| report_format(*f)).collect(),
         force: b.force,
-        analysis: b.common.options(),
+        redact: b.redact,
+        analysis: b.limits.options_with(&b.rules),
     };
     let total = batch::discover(&opts.inputs)?.len();
-    let tty = std::io::stderr().is_terminal();
+    let tty = !quiet && std::io::stderr().is_terminal();
     let bar = tty.then(|| {
         let pb = indicatif::ProgressBar::new(total as u64);
         pb.set_style(
@@ -174,7 +270,7 @@ fn batch(b: BatchArgs) -> anyhow::Result<u8> {
                 if let Outcome::Failed { row, .. } = o {
                     eprintln!("exhume batch: failed: {}: {}", row.bundle, row.error);
                 }
-                if last.elapsed().as_secs() >= 5 || n == total {
+                if !quiet && (last.elapsed().as_secs() >= 5 || n == total) {
                     eprintln!(
                         "exhume batch: {n}/{total} bundles, {:.0} s",
                         started.elapsed().as_secs_f64()
@@ -189,25 +285,27 @@ fn batch(b: BatchArgs) -> anyhow::Result<u8> {
         pb.finish_and_clear();
     }
     let failed = result.failed();
-    eprintln!(
-        "exhume batch: {} analysed, {} resumed, {failed} failed{}; summaries in {}",
-        result
-            .outcomes
-            .iter()
-            .filter(|o| matches!(o, Outcome::Analysed { .. }))
-            .count(),
-        result
-            .outcomes
-            .iter()
-            .filter(|o| matches!(o, Outcome::Resumed { .. }))
-            .count(),
-        if result.not_started > 0 {
-            format!(", {} not started (interrupted)", result.not_started)
-        } else {
-            String::new()
-        },
-        opts.out.display()
-    );
+    if !quiet {
+        eprintln!(
+            "exhume batch: {} analysed, {} resumed, {failed} failed{}; summaries in {}",
+            result
+                .outcomes
+                .iter()
+                .filter(|o| matches!(o, Outcome::Analysed { .. }))
+                .count(),
+            result
+                .outcomes
+                .iter()
+                .filter(|o| matches!(o, Outcome::Resumed { .. }))
+                .count(),
+            if result.not_started > 0 {
+                format!(", {} not started (interrupted)", result.not_started)
+            } else {
+                String::new()
+            },
+            opts.out.display()
+        );
+    }
     Ok(if STOP.load(Ordering::SeqCst) {
         exit::INTERRUPTED
     } else if failed > 0 {

@@ -201,6 +201,36 @@ fn seed_report_loads_cleanly_and_paints() {
     assert_eq!(size, (1280, 2000));
     assert!(colours > 200, "only {colours} colours: blank or unstyled");
     assert!(top < 0.9, "one colour covers {top:.2} of the page: blank");
+
+    // Printed (A4, the page's print CSS): at most eight pages, every "How to fix" open.
+    assert!(
+        !dom.contains("<details>") && dom.contains("<details open"),
+        "a How-to-fix left closed"
+    );
+    let pdf = dir.path().join("report.pdf");
+    run(
+        &browser,
+        &page,
+        &[
+            format!("--print-to-pdf={}", pdf.display()),
+            "--no-pdf-header-footer".into(),
+        ],
+    );
+    let bytes = std::fs::read(&pdf).expect("printed PDF");
+    let pages = count_pages(&bytes);
+    eprintln!("printed: {pages} pages");
+    assert!((1..=8).contains(&pages), "{pages} printed pages");
+}
+
+/// Page objects in a PDF (`/Type /Page`, not `/Pages`).
+fn count_pages(pdf: &[u8]) -> usize {
+    let text = String::from_utf8_lossy(pdf);
+    text.match_indices("/Type")
+        .filter(|(i, _)| {
+            let rest = text[i + 5..].trim_start();
+            rest.starts_with("/Page") && !rest.starts_with("/Pages")
+        })
+        .count()
 }
 
 #[test]

@@ -26,6 +26,15 @@ pub struct Limits {
     pub max_xml_depth: usize,
     /// Most event records retained for rules across all EVTX files. Flag: `--max-events`.
     pub max_events_kept: usize,
+    /// Most facts one artefact may yield (events aside, see `max_events_kept`): one per row,
+    /// element or kept line. Flag: `--max-facts`.
+    pub max_facts_per_file: usize,
+    /// Most bytes (estimated) the facts of the whole bundle may hold, events aside.
+    /// Flag: `--max-fact-memory`.
+    pub max_fact_bytes: u64,
+    /// Most bytes (estimated) held to compare a `web.config` with its `.bak`.
+    /// Flag: `--max-compare-memory`.
+    pub max_compare_bytes: u64,
     /// Longest time one artefact may take to read and parse, in seconds; 0 means no limit.
     /// Checked on every read from the member (see [`Deadline`]), so a parser that loops or
     /// crawls on crafted input is stopped and the artefact reported. Flag: `--max-seconds-per-file`.
@@ -49,6 +58,12 @@ impl Default for Limits {
             max_line_bytes: 1 << 20,
             max_xml_depth: 256,
             max_events_kept: 1_000_000,
+            // Far above any real artefact (an Exchange install holds some 30 000 files);
+            // a fact costs about 0.5-1 KiB, so these keep the facts of a bundle near 200 MiB.
+            max_facts_per_file: 200_000,
+            max_fact_bytes: 192 << 20,
+            // Real web.config files hold a few thousand elements, well under 1 MiB.
+            max_compare_bytes: 32 << 20,
             // A 1 GB EVTX file parses in well under a minute; five minutes is a hang.
             max_seconds_per_file: 300,
         }

@@ -108,10 +108,7 @@ pub fn parse_reader(
     for p in &summary.problems {
         sink.problem(path, p.clone());
     }
-    if !summary.complete {
-        // What follows the point where the walk stopped is unknown.
-        sink.incomplete = Some("the XML was read only up to where it stops or breaks".into());
-    }
+    summary.absorb_into(sink);
     if summary.elements == 0 {
         return Err(Error::format(
             "an XML configuration file",

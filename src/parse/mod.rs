@@ -113,28 +113,166 @@ impl Input<'_> {
 }
 
 /// Where a parser puts what it found.
-#[derive(Debug, Default)]
+///
+/// What a parser keeps is capped here, for every parser at once: facts per artefact
+/// ([`Limits::max_facts_per_file`]), the estimated bytes of facts kept by the whole bundle
+/// ([`Limits::max_fact_bytes`], shared by every sink of one analysis) and problems per artefact
+/// ([`MAX_PROBLEMS`]). What does not fit is counted, and the member is read in part.
+#[derive(Debug)]
 pub struct Sink {
     pub facts: Vec<Fact>,
     pub problems: Vec<Problem>,
     /// Event counts per (channel, provider, id), kept or not.
     pub event_counts: BTreeMap<(String, String, u32), u64>,
     /// Set by a parser that read its member only in part without failing (a truncated file,
-    /// unreadable chunks, XML that stops early): the facts stand, but what was lost may have
-    /// shown a failure, so the verdict cannot call the server healthy. Says what was lost.
+    /// unreadable chunks, XML that stops early, damage or a limit it absorbed): the facts
+    /// stand, but what was lost may have shown a failure, so the verdict cannot call the
+    /// server healthy. Says what was lost; [`Sink::absorbed`] adds to it.
     pub incomplete: Option<String>,
+    caps: Caps,
+}
+
+/// Problems kept per artefact: past this they are counted in one closing problem.
+pub const MAX_PROBLEMS: usize = 1_000;
+
+#[derive(Debug)]
+struct Caps {
+    max_facts: usize,
+    /// Facts kept, events aside.
+    kept: usize,
+    max_fact_bytes: u64,
+    /// Estimated bytes of facts kept, shared by the sinks of one bundle.
+    fact_bytes: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Facts not kept for lack of room: (by the count cap, by the byte cap).
+    dropped: (u64, u64),
+    dropped_problems: u64,
+}
+
+impl Default for Sink {
+    fn default() -> Self {
+        Sink::with_limits(&Limits::default(), Default::default())
+    }
 }
 
 impl Sink {
+    /// A sink capped by `limits`, sharing `fact_bytes` with the other sinks of its bundle.
+    pub fn with_limits(
+        limits: &Limits,
+        fact_bytes: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    ) -> Self {
+        Sink {
+            facts: Vec::new(),
+            problems: Vec::new(),
+            event_counts: BTreeMap::new(),
+            incomplete: None,
+            caps: Caps {
+                max_facts: limits.max_facts_per_file,
+                kept: 0,
+                max_fact_bytes: limits.max_fact_bytes,
+                fact_bytes,
+                dropped: (0, 0),
+                dropped_problems: 0,
+            },
+        }
+    }
+
+    /// Keeps `fact` if the caps allow. Events have their own bundle-wide budget
+    /// ([`Limits::max_events_kept`]) and are not counted here.
     pub fn push(&mut self, fact: Fact) {
+        use std::sync::atomic::Ordering;
+        if !matches!(fact.kind, crate::facts::FactKind::Event(_)) {
+            if self.caps.kept >= self.caps.max_facts {
+                self.caps.dropped.0 += 1;
+                return;
+            }
+            let size = approx_size(&fact);
+            let limit = self.caps.max_fact_bytes;
+            let room =
+                self.caps
+                    .fact_bytes
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                        (n + size <= limit).then_some(n + size)
+                    });
+            if room.is_err() {
+                self.caps.dropped.1 += 1;
+                return;
+            }
+            self.caps.kept += 1;
+        }
         self.facts.push(fact);
     }
+
+    /// Keeps each of `facts` as [`Sink::push`] does.
+    pub fn extend(&mut self, facts: impl IntoIterator<Item = Fact>) {
+        for f in facts {
+            self.push(f);
+        }
+    }
+
     pub fn problem(&mut self, path: &str, message: impl Into<String>) {
+        if self.problems.len() >= MAX_PROBLEMS {
+            self.caps.dropped_problems += 1;
+            return;
+        }
         self.problems.push(Problem {
             path: path.to_string(),
             message: message.into(),
         });
     }
+
+    /// Records damage or a limit the parser absorbed and read past: the member is read in
+    /// part for that `reason` (said once, however often it is reported).
+    pub fn absorbed(&mut self, reason: impl Into<String>) {
+        let reason = reason.into();
+        match &mut self.incomplete {
+            Some(r) if r.contains(&reason) => {}
+            Some(r) => {
+                r.push_str("; ");
+                r.push_str(&reason);
+            }
+            None => self.incomplete = Some(reason),
+        }
+    }
+
+    /// Files what the caps left out, once the parser is done with `path`.
+    pub fn close(&mut self, path: &str) {
+        let (by_count, by_bytes) = self.caps.dropped;
+        if by_count > 0 {
+            let why = format!(
+                "{by_count} fact(s) not kept: more than {} per artefact (raise with --max-facts)",
+                self.caps.max_facts
+            );
+            self.problem(path, why.clone());
+            self.absorbed(why);
+        }
+        if by_bytes > 0 {
+            let why = format!(
+                "{by_bytes} fact(s) not kept: the bundle's facts reached {} MiB (raise with --max-fact-memory)",
+                self.caps.max_fact_bytes >> 20
+            );
+            self.problem(path, why.clone());
+            self.absorbed(why);
+        }
+        if self.caps.dropped_problems > 0 {
+            let n = std::mem::take(&mut self.caps.dropped_problems);
+            self.problems.push(Problem {
+                path: path.to_string(),
+                message: format!("{n} more problem(s) not listed"),
+            });
+        }
+    }
+}
+
+/// Roughly what a fact holds in memory: its own size plus its main strings.
+fn approx_size(f: &Fact) -> u64 {
+    use crate::facts::FactKind;
+    let text = match &f.kind {
+        FactKind::SetupLine(l) => l.text.len(),
+        FactKind::SetupError(e) => e.messages.iter().map(|m| m.len() + 24).sum(),
+        _ => 128,
+    };
+    (std::mem::size_of::<Fact>() + f.evidence.excerpt.len() + f.evidence.locator.path.len() + text)
+        as u64
 }
 
 /// The one parser signature.
@@ -186,6 +324,7 @@ pub fn parse_bundle(bundle: &Bundle, interest: &Interest) -> Parsed {
         Skipped(String),
         Ignored,
     }
+    let fact_bytes = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let parse_member = |entry: &Entry| {
         let Some(kind) = entry.kind else {
             return Outcome::Skipped("unknown file: not part of the bundle layout".into());
@@ -201,8 +340,10 @@ pub fn parse_bundle(bundle: &Bundle, interest: &Interest) -> Parsed {
             interest,
             limits: &bundle.limits,
         };
-        let mut sink = Sink::default();
-        match parse(&input, &mut sink) {
+        let mut sink = Sink::with_limits(&bundle.limits, fact_bytes.clone());
+        let outcome = parse(&input, &mut sink);
+        sink.close(&entry.path);
+        match outcome {
             Ok(()) => match sink.incomplete.take() {
                 Some(lost) => Outcome::Partial(sink, lost),
                 None => Outcome::Used(sink),

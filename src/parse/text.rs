@@ -37,7 +37,17 @@ pub struct LineReader<'a> {
     /// UTF-16 code units that formed no character (unpaired surrogates, an odd last byte),
     /// counted by the decoder as it replaces them with U+FFFD.
     utf16_replaced: Arc<AtomicU64>,
+    /// Where the encoding changed inside the file (an appended run written by another tool).
+    switches: Arc<std::sync::Mutex<Vec<Switch>>>,
     buf: Vec<u8>,
+}
+
+/// A change of encoding inside a file: the rest is decoded in the new one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Switch {
+    /// Byte offset in the file where the new encoding starts.
+    pub at: u64,
+    pub to: Encoding,
 }
 
 /// Whether a line holds a control byte other than tab and escape (NUL included): the sign of
@@ -54,21 +64,11 @@ fn has_control_bytes(line: &[u8]) -> bool {
 
 impl<'a> LineReader<'a> {
     pub fn new(reader: &'a mut dyn Read, max_line: usize) -> std::io::Result<Self> {
-        let mut br = BufReader::with_capacity(256 * 1024, reader);
-        let head = br.fill_buf()?.to_vec();
-        let (encoding, skip) = sniff(&head);
-        br.consume(skip);
-        let utf16_replaced = Arc::new(AtomicU64::new(0));
-        let inner: Box<dyn BufRead + 'a> = match encoding {
-            Encoding::Utf8 | Encoding::Utf8Bom => Box::new(br),
-            Encoding::Utf16Le | Encoding::Utf16Be => {
-                let mut d = Utf16Decoder::new(br, encoding == Encoding::Utf16Be);
-                d.replaced = Arc::clone(&utf16_replaced);
-                Box::new(BufReader::with_capacity(256 * 1024, d))
-            }
-        };
+        let (encoding, decoder) = Decoder::open(reader)?;
+        let utf16_replaced = Arc::clone(&decoder.stats);
+        let switches = Arc::clone(&decoder.switches);
         Ok(LineReader {
-            inner,
+            inner: Box::new(BufReader::with_capacity(256 * 1024, decoder)),
             encoding,
             max_line,
             line_no: 0,
@@ -77,6 +77,7 @@ impl<'a> LineReader<'a> {
             binary_lines: 0,
             unterminated: false,
             utf16_replaced,
+            switches,
             buf: Vec::with_capacity(256),
         })
     }
@@ -159,6 +160,12 @@ impl<'a> LineReader<'a> {
                 self.line_no
             ));
         }
+        for sw in self.switches() {
+            parts.push(format!(
+                "the encoding changes to {:?} at byte {}: the rest was decoded as {:?}",
+                sw.to, sw.at, sw.to
+            ));
+        }
         let replaced = self.utf16_replaced.load(Ordering::Relaxed);
         if replaced > 0 {
             parts.push(format!(
@@ -170,18 +177,22 @@ impl<'a> LineReader<'a> {
 }
 
 impl LineReader<'_> {
-    /// Files the decoding damage as a problem of `path`, and marks the member as read only in
-    /// part when its end is missing (see [`LineReader::unterminated`]). Call it once the whole
-    /// file was read.
+    /// Where the encoding changed inside the file, in order.
+    pub fn switches(&self) -> Vec<Switch> {
+        self.switches
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Files the decoding damage as a problem of `path` and marks the member read in part:
+    /// a line cut at `--max-line`, bytes that are not text, a change of encoding or a missing
+    /// end are all absorbed by the reader, and what they hid may have shown a failure. Call it
+    /// once the whole file was read.
     pub fn report(&self, path: &str, sink: &mut super::Sink) {
         if let Some(d) = self.damage() {
-            sink.problem(path, d);
-        }
-        if self.unterminated {
-            sink.incomplete = Some(format!(
-                "line {} ends without a line ending: the file looks cut short",
-                self.line_no
-            ));
+            sink.problem(path, d.clone());
+            sink.absorbed(d);
         }
     }
 }
@@ -192,22 +203,11 @@ impl LineReader<'_> {
 pub fn decoded_reader<'a>(
     reader: &'a mut dyn Read,
 ) -> std::io::Result<(Encoding, Box<dyn BufRead + 'a>)> {
-    let mut br = BufReader::with_capacity(256 * 1024, reader);
-    let head = br.fill_buf()?.to_vec();
-    let (encoding, skip) = sniff(&head);
-    br.consume(skip);
-    let inner: Box<dyn BufRead + 'a> = match encoding {
-        Encoding::Utf8 | Encoding::Utf8Bom => Box::new(br),
-        Encoding::Utf16Le => Box::new(BufReader::with_capacity(
-            256 * 1024,
-            Utf16Decoder::new(br, false),
-        )),
-        Encoding::Utf16Be => Box::new(BufReader::with_capacity(
-            256 * 1024,
-            Utf16Decoder::new(br, true),
-        )),
-    };
-    Ok((encoding, inner))
+    let (encoding, decoder) = Decoder::open(reader)?;
+    Ok((
+        encoding,
+        Box::new(BufReader::with_capacity(256 * 1024, decoder)),
+    ))
 }
 
 fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
@@ -245,37 +245,94 @@ pub fn sniff(head: &[u8]) -> (Encoding, usize) {
     (Encoding::Utf8, 0)
 }
 
-/// Turns a UTF-16 byte stream into UTF-8 bytes, replacing unpaired surrogates with U+FFFD.
-/// Surrogate pairs split across reads are kept together.
-struct Utf16Decoder<R> {
-    inner: R,
-    big_endian: bool,
-    pending: Vec<u8>,
+/// Turns the file's bytes into UTF-8 bytes: UTF-8 passes through as it is, UTF-16 is converted
+/// (unpaired surrogates become U+FFFD, counted; pairs split across reads are kept together).
+///
+/// A file may change encoding part way: a setup run appended by a tool that writes UTF-16LE
+/// after runs written in UTF-8, or the reverse. Both show in the raw bytes — UTF-16LE text is
+/// an ASCII byte then a NUL, again and again; UTF-8 (or ANSI) text read as UTF-16 is a long run
+/// of ASCII bytes with no NUL at all, which UTF-16 text never has — so the decoder watches for
+/// them and decodes the rest in its real encoding, noting where ([`Switch`]).
+struct Decoder<'a> {
+    inner: &'a mut dyn Read,
+    /// Current encoding: `Utf8` (passed through), `Utf16Le` or `Utf16Be`.
+    mode: Encoding,
+    /// Raw bytes read but not yet decoded.
+    raw: Vec<u8>,
+    /// Bytes of the file before `raw[0]`.
+    offset: u64,
+    eof: bool,
     out: Vec<u8>,
     out_pos: usize,
-    carry: Option<u8>,
     high: Option<u16>,
     /// Replacement characters written for damage, shared with the [`LineReader`] reporting it.
-    replaced: Arc<AtomicU64>,
+    stats: Arc<AtomicU64>,
+    switches: Arc<std::sync::Mutex<Vec<Switch>>>,
 }
 
-impl<R: BufRead> Utf16Decoder<R> {
-    fn new(inner: R, big_endian: bool) -> Self {
-        Utf16Decoder {
+/// How many ASCII/NUL pairs in a row mean UTF-16LE text, and how many NUL-free ASCII bytes in a
+/// row mean 8-bit text inside UTF-16. A line of real text is longer; chance alone is not.
+const UTF16_PAIRS: usize = 16;
+const ASCII_RUN: usize = 64;
+/// Raw bytes kept back from decoding so a switch straddling two reads is still seen whole.
+const LOOKAHEAD: usize = 2 * ASCII_RUN;
+const READ_SIZE: usize = 256 * 1024;
+
+fn is_text_byte(b: u8) -> bool {
+    (0x20..0x7f).contains(&b) || matches!(b, b'\t' | b'\r' | b'\n')
+}
+
+impl<'a> Decoder<'a> {
+    fn open(inner: &'a mut dyn Read) -> std::io::Result<(Encoding, Self)> {
+        let mut d = Decoder {
             inner,
-            big_endian,
-            pending: Vec::new(),
+            mode: Encoding::Utf8,
+            raw: Vec::with_capacity(READ_SIZE + LOOKAHEAD),
+            offset: 0,
+            eof: false,
             out: Vec::new(),
             out_pos: 0,
-            carry: None,
             high: None,
-            replaced: Arc::new(AtomicU64::new(0)),
+            stats: Arc::new(AtomicU64::new(0)),
+            switches: Default::default(),
+        };
+        // Up to 512 bytes decide the encoding (fewer when the file is smaller).
+        while d.raw.len() < 512 && !d.eof {
+            d.read_more()?;
         }
+        let (encoding, skip) = sniff(&d.raw);
+        d.raw.drain(..skip);
+        d.offset = skip as u64;
+        d.mode = match encoding {
+            Encoding::Utf8Bom => Encoding::Utf8,
+            e => e,
+        };
+        Ok((encoding, d))
+    }
+
+    fn read_more(&mut self) -> std::io::Result<()> {
+        let len = self.raw.len();
+        self.raw.resize(len + READ_SIZE, 0);
+        let n = loop {
+            match self.inner.read(&mut self.raw[len..]) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.raw.truncate(len);
+                    return Err(e);
+                }
+            }
+        };
+        self.raw.truncate(len + n);
+        if n == 0 {
+            self.eof = true;
+        }
+        Ok(())
     }
 
     /// U+FFFD standing for damage, counted.
     fn push_bad(&mut self) {
-        self.replaced.fetch_add(1, Ordering::Relaxed);
+        self.stats.fetch_add(1, Ordering::Relaxed);
         self.push_char('\u{FFFD}');
     }
 
@@ -284,31 +341,141 @@ impl<R: BufRead> Utf16Decoder<R> {
         self.out.extend_from_slice(c.encode_utf8(&mut b).as_bytes());
     }
 
+    /// Where UTF-16LE text starts in `raw[from..upto]`, if it does: the start of
+    /// [`UTF16_PAIRS`] (ASCII, NUL) pairs, a BOM just before included.
+    fn find_utf16(&self, upto: usize) -> Option<usize> {
+        let raw = &self.raw;
+        let pair = |i: usize| i + 1 < raw.len() && is_text_byte(raw[i]) && raw[i + 1] == 0;
+        let mut i = 0;
+        while i < upto {
+            // Only a NUL can start the pattern's second byte: skip to the next one.
+            let nul = memchr(0, &raw[i + 1..upto.min(raw.len()).max(i + 1)])? + i + 1;
+            let p = nul - 1;
+            if (0..UTF16_PAIRS).all(|k| pair(p + 2 * k)) {
+                // Back up over pairs that came before in the same run, then over a BOM.
+                let mut q = p;
+                while q >= 2 && pair(q - 2) {
+                    q -= 2;
+                }
+                if q >= 2 && raw[q - 2] == 0xFF && raw[q - 1] == 0xFE {
+                    q -= 2;
+                }
+                return Some(q);
+            }
+            i = nul;
+        }
+        None
+    }
+
+    /// Where 8-bit text starts in `raw[..upto]` read as UTF-16: [`ASCII_RUN`] text bytes and no
+    /// NUL, a UTF-8 BOM just before included.
+    fn find_8bit(&self, upto: usize) -> Option<usize> {
+        let raw = &self.raw;
+        let mut run = 0usize;
+        for (i, &b) in raw.iter().enumerate() {
+            if is_text_byte(b) {
+                run += 1;
+                if run == ASCII_RUN {
+                    let start = i + 1 - ASCII_RUN;
+                    if start >= upto {
+                        return None;
+                    }
+                    let bom = start >= 3 && raw[start - 3..start] == *b"\xEF\xBB\xBF";
+                    return Some(if bom { start - 3 } else { start });
+                }
+            } else {
+                run = 0;
+                if i >= upto + ASCII_RUN {
+                    return None;
+                }
+            }
+        }
+        None
+    }
+
     fn refill(&mut self) -> std::io::Result<bool> {
         self.out.clear();
         self.out_pos = 0;
-        let chunk = self.inner.fill_buf()?;
-        if chunk.is_empty() {
-            if self.high.take().is_some() || self.carry.take().is_some() {
+        while !self.eof && self.raw.len() < READ_SIZE + LOOKAHEAD {
+            self.read_more()?;
+        }
+        if self.raw.is_empty() {
+            if self.high.take().is_some() {
                 self.push_bad();
                 return Ok(true);
             }
             return Ok(false);
         }
-        self.pending.clear();
-        if let Some(b) = self.carry.take() {
-            self.pending.push(b);
+        // Decode up to `upto`, keeping a look-ahead back unless the file has ended.
+        let upto = if self.eof {
+            self.raw.len()
+        } else {
+            self.raw.len() - LOOKAHEAD
+        };
+        let (end, next) = match self.mode {
+            Encoding::Utf16Le | Encoding::Utf16Be => match self.find_8bit(upto) {
+                Some(at) => (at, Some(Encoding::Utf8)),
+                None => (upto, None),
+            },
+            _ => match self.find_utf16(upto) {
+                Some(at) => (at, Some(Encoding::Utf16Le)),
+                None => (upto, None),
+            },
+        };
+        let used = match self.mode {
+            Encoding::Utf16Le | Encoding::Utf16Be => {
+                let mut end = end;
+                if next.is_none() && !self.eof && end % 2 == 1 {
+                    end -= 1; // keep the half unit for the next read
+                }
+                self.decode_utf16(end, next.is_some());
+                end
+            }
+            _ => {
+                let raw = std::mem::take(&mut self.raw);
+                self.out.extend_from_slice(&raw[..end]);
+                self.raw = raw;
+                end
+            }
+        };
+        self.raw.drain(..used);
+        self.offset += used as u64;
+        if let Some(to) = next {
+            if let Some(h) = self.high.take() {
+                let _ = h;
+                self.push_bad();
+            }
+            let mut skip = 0;
+            if to == Encoding::Utf16Le && self.raw.starts_with(b"\xFF\xFE") {
+                skip = 2;
+            } else if to == Encoding::Utf8 && self.raw.starts_with(b"\xEF\xBB\xBF") {
+                skip = 3;
+            }
+            self.raw.drain(..skip);
+            self.switches
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(Switch {
+                    at: self.offset,
+                    to,
+                });
+            self.offset += skip as u64;
+            self.mode = to;
         }
-        self.pending.extend_from_slice(chunk);
-        let n = chunk.len();
-        self.inner.consume(n);
-        let pending = std::mem::take(&mut self.pending);
+        Ok(true)
+    }
+
+    /// Decodes `raw[..end]` as UTF-16; an odd last byte is damage when `last` (nothing of the
+    /// unit will follow).
+    fn decode_utf16(&mut self, end: usize, last: bool) {
+        let raw = std::mem::take(&mut self.raw);
+        let big_endian = self.mode == Encoding::Utf16Be;
         let mut i = 0;
-        while i + 1 < pending.len() {
-            let unit = if self.big_endian {
-                u16::from_be_bytes([pending[i], pending[i + 1]])
+        while i + 1 < end {
+            let unit = if big_endian {
+                u16::from_be_bytes([raw[i], raw[i + 1]])
             } else {
-                u16::from_le_bytes([pending[i], pending[i + 1]])
+                u16::from_le_bytes([raw[i], raw[i + 1]])
             };
             i += 2;
             match (self.high.take(), unit) {
@@ -329,15 +496,14 @@ impl<R: BufRead> Utf16Decoder<R> {
                 }
             }
         }
-        if i < pending.len() {
-            self.carry = Some(pending[i]);
+        if i < end && (last || self.eof) {
+            self.push_bad();
         }
-        self.pending = pending;
-        Ok(true)
+        self.raw = raw;
     }
 }
 
-impl<R: BufRead> Read for Utf16Decoder<R> {
+impl Read for Decoder<'_> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         while self.out_pos >= self.out.len() {
             if !self.refill()? {
@@ -428,5 +594,85 @@ mod tests {
         while lr.next_line().unwrap().is_some() {}
         let d = lr.damage().unwrap_or_default();
         assert!(d.contains("1 invalid UTF-16 code unit"), "{d}");
+    }
+
+    fn utf16le(s: &str) -> Vec<u8> {
+        s.encode_utf16().flat_map(|u| u.to_le_bytes()).collect()
+    }
+
+    fn read_all(bytes: &[u8]) -> (Vec<String>, Vec<Switch>, Option<String>) {
+        let mut r: &[u8] = bytes;
+        let mut lr = LineReader::new(&mut r, 1 << 20).unwrap();
+        let mut out = Vec::new();
+        while let Some((_, l)) = lr.next_line().unwrap() {
+            out.push(l.to_string());
+        }
+        (out, lr.switches(), lr.damage())
+    }
+
+    #[test]
+    fn a_utf16_run_appended_to_utf8_is_decoded_as_utf16() {
+        let first =
+            "[12/01/2026 10:00:00.0000] [0] Starting Microsoft Exchange Server Setup\r\n".repeat(3);
+        let second = "[12/02/2026 11:00:00.0000] [1] [ERROR] The appended run failed.\r\n";
+        for bom in [false, true] {
+            // Far from the start and across the decoder's read size, so a switch straddling
+            // two reads is seen.
+            let mut bytes = first.repeat(3000).into_bytes();
+            let at = bytes.len() as u64;
+            if bom {
+                bytes.extend_from_slice(&[0xFF, 0xFE]);
+            }
+            bytes.extend(utf16le(second));
+            let (lines, switches, damage) = read_all(&bytes);
+            assert_eq!(
+                lines.last().map(String::as_str),
+                Some(second.trim_end()),
+                "bom {bom}"
+            );
+            assert_eq!(lines.len(), 9001);
+            assert_eq!(
+                switches,
+                vec![Switch {
+                    at,
+                    to: Encoding::Utf16Le
+                }]
+            );
+            assert!(damage.unwrap().contains("encoding changes to Utf16Le"));
+        }
+    }
+
+    #[test]
+    fn an_8bit_run_appended_to_utf16_is_decoded_as_utf8() {
+        let first = "[12/01/2026 10:00:00.0000] [0] Starting Microsoft Exchange Server Setup\r\n";
+        let second = "[12/02/2026 11:00:00.0000] [1] [ERROR] The appended run failed.\r\n";
+        let mut bytes = utf16le_with_bom(&first.repeat(5000));
+        // An odd length before the switch: a half unit left by a crash.
+        bytes.push(0xE9);
+        let at = bytes.len() as u64;
+        bytes.extend_from_slice(second.repeat(2).as_bytes());
+        let (lines, switches, _) = read_all(&bytes);
+        assert_eq!(lines.last().map(String::as_str), Some(second.trim_end()));
+        assert_eq!(
+            switches,
+            vec![Switch {
+                at,
+                to: Encoding::Utf8
+            }]
+        );
+    }
+
+    #[test]
+    fn text_in_one_encoding_never_switches() {
+        let text = "[12/01/2026 10:00:00.0000] [0] Ünïcödé text, 中文字符, ok\r\n".repeat(20_000);
+        assert!(read_all(text.as_bytes()).1.is_empty());
+        assert!(read_all(&utf16le_with_bom(&text)).1.is_empty());
+        // NUL runs are damage, not UTF-16.
+        let mut nuls = text.clone().into_bytes();
+        nuls.extend(vec![0u8; 100_000]);
+        nuls.extend_from_slice(b"\r\n");
+        let (_, sw, damage) = read_all(&nuls);
+        assert!(sw.is_empty());
+        assert!(damage.unwrap().contains("binary data"));
     }
 }

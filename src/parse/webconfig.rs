@@ -26,8 +26,6 @@ const MAX_SECRETS: usize = 100;
 
 /// More token facts than this per file are counted, not kept (a real file has a few hundred).
 const MAX_TOKEN_FACTS: usize = 10_000;
-/// A `.bak` larger than this is not compared (its elements are held in memory to compare).
-const MAX_COMPARE_BYTES: u64 = 64 << 20;
 
 /// One element as compared with the backup: depth, name, attributes.
 pub type Sig = (usize, String, Vec<(String, String)>);
@@ -57,13 +55,10 @@ pub fn parse(input: &Input<'_>, sink: &mut Sink) -> Result<(), Error> {
             .find(|e| e.path.to_ascii_lowercase() == want)
         {
             None => Backup::Absent,
-            Some(e) if e.size > MAX_COMPARE_BYTES => Backup::Sibling(Err(format!(
-                "{} is larger than {} MiB",
-                e.path,
-                MAX_COMPARE_BYTES >> 20
-            ))),
             Some(e) => Backup::Sibling(
-                match input.bundle.with_reader(e, |r| signature(r, max_depth)) {
+                match input.bundle.with_reader(e, |r| {
+                    signature(r, max_depth, input.limits.max_compare_bytes)
+                }) {
                     Ok(Ok(sig)) => Ok(sig),
                     Ok(Err(why)) => Err(format!("{}: {why}", e.path)),
                     Err(io) => Err(format!("{}: {io}", e.path)),
@@ -96,8 +91,19 @@ pub fn parse_reader(
     backup: Backup,
     sink: &mut Sink,
 ) -> Result<(), Error> {
-    let want_sig = matches!(backup, Backup::Sibling(Ok(_)));
+    // The live file's elements are held only as long as they could still match the backup's:
+    // no more of them, and not much larger (a token expands to a path of a few dozen bytes).
+    let (want_sig, max_sig_bytes, max_sig_len) = match &backup {
+        Backup::Sibling(Ok(bak)) => (
+            true,
+            2 * bak.iter().map(sig_size).sum::<usize>() + (1 << 20),
+            bak.len(),
+        ),
+        _ => (false, 0, 0),
+    };
     let mut sig: Vec<Sig> = Vec::new();
+    let mut sig_bytes = 0usize;
+    let mut sig_overflow = false;
     let mut tokens: BTreeMap<String, usize> = BTreeMap::new();
     let mut token_count = 0usize;
     let mut modules: Vec<String> = Vec::new();
@@ -112,8 +118,16 @@ pub fn parse_reader(
                 secrets.push(format!("line {}: <{}> {attr}", e.line, e.name));
             }
         }
-        if want_sig {
-            sig.push((e.ancestors.len(), e.name.to_string(), e.attrs.to_vec()));
+        if want_sig && !sig_overflow {
+            let one = (e.ancestors.len(), e.name.to_string(), e.attrs.to_vec());
+            sig_bytes += sig_size(&one);
+            if sig.len() >= max_sig_len || sig_bytes > max_sig_bytes {
+                // Cannot match the backup any more: drop what was held.
+                sig_overflow = true;
+                sig = Vec::new();
+            } else {
+                sig.push(one);
+            }
         }
         if e.name == "add"
             && e.under(&["system.webServer", "modules"])
@@ -149,10 +163,7 @@ pub fn parse_reader(
     for p in &summary.problems {
         sink.problem(path, p.clone());
     }
-    if !summary.complete {
-        // What follows the point where the walk stopped is unknown.
-        sink.incomplete = Some("the XML was read only up to where it stops or breaks".into());
-    }
+    summary.absorb_into(sink);
     if summary.elements == 0 {
         return Err(Error::format(
             "an XML configuration file",
@@ -171,15 +182,19 @@ pub fn parse_reader(
             ),
         );
     }
-    sink.facts.append(&mut facts);
+    sink.extend(facts);
 
     let is_backup = matches!(backup, Backup::IsBackup);
     let has_backup = matches!(backup, Backup::Sibling(_));
     let differs_only_in_paths = match backup {
         // A damaged live file cannot be said to differ "only" in paths.
-        Backup::Sibling(Ok(bak)) if summary.complete => only_paths_differ(&sig, &bak),
+        Backup::Sibling(Ok(bak)) if summary.complete && !sig_overflow => {
+            only_paths_differ(&sig, &bak)
+        }
         Backup::Sibling(Err(why)) => {
-            sink.problem(path, format!("not compared with its backup: {why}"));
+            let why = format!("not compared with its backup: {why}");
+            sink.problem(path, why.clone());
+            sink.absorbed(why);
             false
         }
         _ => false,
@@ -221,15 +236,47 @@ pub fn parse_reader(
     Ok(())
 }
 
-/// The elements of a file, for comparison with another; `Err` when the file is not readable XML.
-pub fn signature(reader: &mut dyn std::io::Read, max_depth: usize) -> Result<Vec<Sig>, String> {
+/// Roughly the memory one element takes once held for comparison.
+fn sig_size(s: &Sig) -> usize {
+    std::mem::size_of::<Sig>()
+        + s.1.len()
+        + s.2
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + 2 * std::mem::size_of::<String>())
+            .sum::<usize>()
+}
+
+/// The elements of a file, for comparison with another; `Err` when the file is not readable XML
+/// or its elements would hold more than `max_bytes` (`--max-compare-memory`).
+pub fn signature(
+    reader: &mut dyn std::io::Read,
+    max_depth: usize,
+    max_bytes: u64,
+) -> Result<Vec<Sig>, String> {
     let mut sig = Vec::new();
+    let mut held = 0u64;
+    let mut over = false;
     let summary = xml::walk(reader, max_depth, &mut |node| {
-        if let Node::Open(e) = node {
-            sig.push((e.ancestors.len(), e.name.to_string(), e.attrs.to_vec()));
+        if let Node::Open(e) = node
+            && !over
+        {
+            let one = (e.ancestors.len(), e.name.to_string(), e.attrs.to_vec());
+            held += sig_size(&one) as u64;
+            if held > max_bytes {
+                over = true;
+                sig = Vec::new();
+            } else {
+                sig.push(one);
+            }
         }
     })
     .map_err(|e| e.to_string())?;
+    if over {
+        return Err(format!(
+            "its elements would hold more than {} MiB in memory (raise with --max-compare-memory)",
+            max_bytes >> 20
+        ));
+    }
     if !summary.complete {
         return Err(summary
             .problems
@@ -536,7 +583,7 @@ mod tests {
     fn backup_differing_only_in_paths_is_recognised() {
         let bad = web_config("%ExchangeInstallDir%", 5);
         let good = web_config(INSTALL, 5);
-        let bak = signature(&mut bad.as_bytes(), 256).unwrap();
+        let bak = signature(&mut bad.as_bytes(), 256, 1 << 20).unwrap();
         let (res, sink) = run(
             "iis/webconfig/ClientAccess/Sync/web.config",
             good.as_bytes(),
@@ -566,7 +613,7 @@ mod tests {
         assert!(!file_fact(&sink).differs_from_backup_only_in_paths);
 
         // Identical files do not differ at all.
-        let same = signature(&mut good.as_bytes(), 256).unwrap();
+        let same = signature(&mut good.as_bytes(), 256, 1 << 20).unwrap();
         let (_, sink) = run("x/web.config", good.as_bytes(), Backup::Sibling(Ok(same)));
         assert!(!file_fact(&sink).differs_from_backup_only_in_paths);
     }

@@ -130,6 +130,9 @@ pub fn walk(
     let mut skipped_deep: u64 = 0;
     let mut custom_refs: u64 = 0;
     let mut bad_attrs: u64 = 0;
+    let mut unmatched_ends: u64 = 0;
+    let mut mismatched_ends: u64 = 0;
+    let mut control_chars: u64 = 0;
     let mut buf = Vec::new();
     let mut attrs: Vec<(String, String)> = Vec::new();
     let mut io_error = None;
@@ -142,14 +145,26 @@ pub fn walk(
         let (e, empty) = match event {
             Ok(Event::Start(e)) => (e, false),
             Ok(Event::Empty(e)) => (e, true),
-            Ok(Event::End(_)) => {
+            Ok(Event::End(end)) => {
                 if too_deep > 0 {
                     too_deep -= 1;
                 } else if let Some(name) = stack.pop() {
+                    if end.name().0 != name.as_str() {
+                        mismatched_ends += 1;
+                    }
                     visit(&Node::Close {
                         name: &name,
                         ancestors: &stack,
                     });
+                } else {
+                    // An end tag with nothing open: the file's beginning is missing.
+                    unmatched_ends += 1;
+                }
+                continue;
+            }
+            Ok(Event::Text(t)) => {
+                if has_control_chars(t.as_bytes()) {
+                    control_chars += 1;
                 }
                 continue;
             }
@@ -199,6 +214,11 @@ pub fn walk(
                 break;
             }
         };
+        // NUL and other control characters have no place in a tag: damage (zeros written over
+        // part of the file) that can hide whole elements inside what reads as an attribute.
+        if has_control_chars(e.as_bytes()) {
+            control_chars += 1;
+        }
         if too_deep > 0 || stack.len() >= max_depth {
             skipped_deep += 1;
             if !empty {
@@ -265,6 +285,21 @@ pub fn walk(
             "{custom_refs} reference(s) to undeclared or custom entities left unexpanded"
         ));
     }
+    if unmatched_ends > 0 {
+        summary.problems.push(format!(
+            "{unmatched_ends} end tag(s) close elements that were never opened: the start of the file is missing"
+        ));
+    }
+    if mismatched_ends > 0 {
+        summary.problems.push(format!(
+            "{mismatched_ends} end tag(s) do not match the element they close (damaged file?)"
+        ));
+    }
+    if control_chars > 0 {
+        summary.problems.push(format!(
+            "{control_chars} tag(s) or text run(s) hold NUL or other control characters (damaged file?)"
+        ));
+    }
     if bad_attrs > 0 {
         summary.problems.push(format!(
             "{bad_attrs} element(s) with malformed attributes (read up to the damage)"
@@ -279,6 +314,26 @@ pub fn walk(
     match io_error {
         Some(e) => Err(e),
         None => Ok(summary),
+    }
+}
+
+/// Control characters other than tab, CR and LF: never in a sound configuration file.
+fn has_control_chars(b: &[u8]) -> bool {
+    b.iter()
+        .any(|&c| c < 0x20 && !matches!(c, b'\t' | b'\r' | b'\n'))
+}
+
+impl Summary {
+    /// Marks `sink` read in part for anything the walk absorbed: where it stopped, what it
+    /// skipped or could not decode. Nothing is absorbed silently.
+    pub fn absorb_into(&self, sink: &mut super::Sink) {
+        if !self.complete {
+            // What follows the point where the walk stopped is unknown.
+            sink.absorbed("the XML was read only up to where it stops or breaks");
+        }
+        for p in &self.problems {
+            sink.absorbed(p.clone());
+        }
     }
 }
 

@@ -121,10 +121,7 @@ fn header(o: &mut String, d: &Diagnosis) {
     }
     let _ = writeln!(o, "| Checked | {checked} |");
     if !d.broke.is_empty() {
-        let _ = writeln!(o, "\n**What it broke**\n");
-        for b in &d.broke {
-            let _ = writeln!(o, "- {}", text(b));
-        }
+        let _ = writeln!(o, "| What it broke | {} |", text(&d.broke.join("; ")));
     }
 }
 
@@ -157,10 +154,21 @@ fn root_cause(o: &mut String, d: &Diagnosis, i: usize, rc: &RootCause) {
         ),
         code(&rc.key, false)
     );
-    if let Some(f) = d.finding(&rc.key)
-        && !f.why.is_empty()
-    {
-        let _ = writeln!(o, "{}\n", text(&f.why));
+    if let Some(f) = d.finding(&rc.key) {
+        if !f.why.is_empty() {
+            let _ = writeln!(o, "{}\n", text(&f.why));
+        }
+        if !f.references.is_empty() {
+            let refs: Vec<String> = f
+                .references
+                .iter()
+                .map(|r| match view::reference_url(r) {
+                    Some(u) => format!("[{}]({u})", text(r)),
+                    None => text(r),
+                })
+                .collect();
+            let _ = writeln!(o, "*References:* {}\n", refs.join("; "));
+        }
     }
     if !rc.chain.is_empty() {
         let _ = writeln!(o, "**Chain**\n");

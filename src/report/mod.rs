@@ -49,7 +49,15 @@ pub fn catalogue(rules: &[&crate::rules::RuleMeta]) -> String {
         let _ = writeln!(o, "{}  [{:?}, {:?}]  {}", r.id, r.kind, r.severity, r.title);
         let _ = writeln!(o, "    looks for: {}", r.looks_for);
         if !r.references.is_empty() {
-            let _ = writeln!(o, "    reference: {}", r.references.join("; "));
+            let refs: Vec<String> = r
+                .references
+                .iter()
+                .map(|x| match view::reference_url(x) {
+                    Some(u) => format!("{x} <{u}>"),
+                    None => x.clone(),
+                })
+                .collect();
+            let _ = writeln!(o, "    reference: {}", refs.join("; "));
         }
     }
     o

@@ -75,6 +75,37 @@ pub fn chain_tree(rc: &RootCause) -> Vec<ChainNode<'_>> {
     top
 }
 
+/// The address of a reference, when the reference text carries one the shared reference
+/// material gives (aka.ms short links, the readiness-check page, a KB article): never invented.
+pub fn reference_url(r: &str) -> Option<String> {
+    const AKA: &[&str] = &[
+        "exupdatefaq",
+        "SA-InstallWatermark",
+        "ExInstallerCacheFix",
+        "HC-BinSearchFolder",
+        "HC-DefaultVariableDetected",
+        "HC-MissingConfig",
+    ];
+    let lower = r.to_ascii_lowercase();
+    if let Some(i) = lower.find("aka.ms/") {
+        let rest = &r[i + "aka.ms/".len()..];
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+            .collect();
+        if let Some(known) = AKA.iter().find(|a| a.eq_ignore_ascii_case(&name)) {
+            return Some(format!("https://aka.ms/{known}"));
+        }
+    }
+    if lower.contains("readiness check") {
+        return Some(
+            "https://learn.microsoft.com/Exchange/plan-and-deploy/deployment-ref/readiness-checks?view=exchserver-2019"
+                .into(),
+        );
+    }
+    None
+}
+
 /// How many evidence lines a finding shows by default.
 pub const BEST_EVIDENCE: usize = 3;
 

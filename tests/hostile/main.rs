@@ -17,3 +17,4 @@ mod rawzip;
 mod corpus;
 mod fuzz_regressions;
 mod verdict;
+mod absorbed;

@@ -687,7 +687,7 @@ fn e2016_cu22_schema_admins_missing() -> Scenario {
         description: "Exchange 2016 CU22 must extend the schema; the account is not in Schema Admins or Enterprise Admins.",
         product: e.product,
         form: Form::Folder,
-        expected: vec!["setup-insufficient-permissions"],
+        expected: vec!["prepare-rights-missing"],
         forbidden: vec![GENERIC],
         healthy: false,
         bundle: assemble(&e, &runs, Extras::healthy(e.product)),

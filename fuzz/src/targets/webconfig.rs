@@ -22,7 +22,7 @@ pub fn run(data: &[u8]) {
         ),
         (2, Some(b)) => {
             let mut r: &[u8] = b;
-            let sig = webconfig::signature(&mut r, 64);
+            let sig = webconfig::signature(&mut r, 64, 1 << 20);
             (
                 "iis/webconfig/ClientAccess/Owa/web.config",
                 Backup::Sibling(sig),

@@ -205,10 +205,11 @@ impl Worker {
         }
         let mut read = ChunkRead::default();
         let left = if job.quick && cut.is_none() {
-            self.scan(job.filter, &chunk_data)
+            self.scan(job.filter, &chunk_data, Some(job.bundle_path))
         } else {
             None
         };
+        let first_fact = self.tally.facts.len();
         if left.as_ref().is_none_or(|l| !l.offsets.is_empty()) {
             let mut chunk = chunk_data
                 .parse(Arc::clone(&job.settings))
@@ -218,7 +219,10 @@ impl Worker {
         // Counted only once the chunk is known readable, so an unreadable chunk is never both
         // counted and skipped.
         if left.is_some() {
-            read.ok += self.staged.commit(&mut self.tally);
+            read.ok += self.staged.commit(&mut self.tally, job);
+            // Events built from their values and events rendered by the crate, in record order
+            // as rendering them all would give them.
+            self.tally.facts[first_fact..].sort_by_key(record_of);
         }
         Ok(read)
     }
@@ -229,7 +233,15 @@ impl Worker {
     ///
     /// The walk is the crate's: from the chunk header to the free space, or to the record
     /// whose id is the header's last one.
-    fn scan(&mut self, filter: &EventFilter, chunk: &EvtxChunkData) -> Option<Left> {
+    ///
+    /// With `bundle_path`, a wanted record whose template and values are plain enough is built
+    /// into its event right here ([`scan::build`]) instead of being left for the crate.
+    fn scan(
+        &mut self,
+        filter: &EventFilter,
+        chunk: &EvtxChunkData,
+        bundle_path: Option<&str>,
+    ) -> Option<Left> {
         let data = &chunk.data[..];
         let header = &chunk.header;
         let live_end = (header.free_space_offset as usize).min(data.len());
@@ -244,12 +256,39 @@ impl Worker {
             let end = start.checked_add(size).filter(|e| *e <= data.len())?;
             let counted =
                 scan::count_record(data, start, end, &mut self.templates, &mut self.scratch);
-            match counted {
-                Some(c) if !self.wants.counted(filter, &c) => self.staged.push(&c),
-                _ => {
-                    left.offsets.push(start as u64);
-                    left.ids.push(record.event_record_id);
+            let kept = match counted {
+                Some(c) if !self.wants.counted(filter, &c) => {
+                    self.staged.push(&c);
+                    true
                 }
+                Some(c) => match bundle_path
+                    .and_then(|path| Some((path, scan::build(data, &c.at, &mut self.templates)?)))
+                {
+                    Some((path, built)) => {
+                        let time = built.system_time.or(header_time(&record.timestamp));
+                        let record_id = built.record_id.unwrap_or(record.event_record_id);
+                        let user_sid = built.user_sid.map(|sid| (USER_SID_KEY.to_string(), sid));
+                        let event = Event {
+                            channel: c.channel.to_string(),
+                            provider: c.counted_provider().to_string(),
+                            event_id: c.event_id,
+                            qualifiers: built.qualifiers,
+                            level: built.level,
+                            record_id,
+                            computer: built.computer,
+                            data: built.data.into_iter().chain(user_sid).collect(),
+                        };
+                        self.staged.push(&c);
+                        self.staged.facts.push(event_fact(path, event, time));
+                        true
+                    }
+                    None => false,
+                },
+                None => false,
+            };
+            if !kept {
+                left.offsets.push(start as u64);
+                left.ids.push(record.event_record_id);
             }
             if record.event_record_id == header.last_event_record_id {
                 break;
@@ -370,15 +409,30 @@ impl Worker {
                 )
                 .collect(),
         };
-        self.tally.facts.push(Fact {
-            time: time.map(Stamp::Utc),
-            evidence: Evidence::new(
-                Locator::new(job.bundle_path, Position::Record(record_id)),
-                excerpt(&event),
-            ),
-            kind: FactKind::Event(event),
-        });
+        self.tally
+            .facts
+            .push(event_fact(job.bundle_path, event, time));
         Ok(())
+    }
+}
+
+/// An event kept for the rules, cited by its record.
+fn event_fact(bundle_path: &str, event: Event, time: Option<DateTime<Utc>>) -> Fact {
+    Fact {
+        time: time.map(Stamp::Utc),
+        evidence: Evidence::new(
+            Locator::new(bundle_path, Position::Record(event.record_id)),
+            excerpt(&event),
+        ),
+        kind: FactKind::Event(event),
+    }
+}
+
+/// The record a kept event came from.
+fn record_of(f: &Fact) -> u64 {
+    match f.evidence.locator.at {
+        Position::Record(r) => r,
+        _ => 0,
     }
 }
 
@@ -421,6 +475,8 @@ struct Staged {
     records: Vec<(usize, usize, usize, u32, u64)>,
     /// Records staged.
     total: u64,
+    /// Wanted events built from their values, kept when the chunk is.
+    facts: Vec<Fact>,
 }
 
 impl Staged {
@@ -428,6 +484,7 @@ impl Staged {
         self.text.clear();
         self.records.clear();
         self.total = 0;
+        self.facts.clear();
     }
 
     fn push(&mut self, c: &scan::Counted<'_>) {
@@ -449,8 +506,16 @@ impl Staged {
             .push((start, channel_end, self.text.len(), c.event_id, 1));
     }
 
-    /// Counts the staged records into `tally`; returns how many.
-    fn commit(&mut self, tally: &mut Tally) -> u64 {
+    /// Counts the staged records into `tally` and keeps their events within the bundle's
+    /// budget; returns how many records.
+    fn commit(&mut self, tally: &mut Tally, job: &Job<'_>) -> u64 {
+        for fact in self.facts.drain(..) {
+            if job.filter.reserve(job.limit) {
+                tally.facts.push(fact);
+            } else {
+                tally.summary.not_kept += 1;
+            }
+        }
         for &(start, channel_end, end, id, n) in &self.records {
             tally.count(
                 &self.text[start..channel_end],
@@ -482,7 +547,7 @@ pub(super) fn scan_only(chunk: &EvtxChunkData) -> Option<(u64, Vec<u64>)> {
         .ids
         .insert(("service control manager".to_string(), 7036));
     let mut w = Worker::default();
-    let left = w.scan(&filter, chunk)?;
+    let left = w.scan(&filter, chunk, Some("evtx/x.evtx"))?;
     Some((w.staged.total, left.offsets))
 }
 
@@ -566,7 +631,7 @@ mod tests {
                         continue;
                     };
                     let mut w = Worker::default();
-                    if let Some(left) = w.scan(&filter, &chunk_data) {
+                    if let Some(left) = w.scan(&filter, &chunk_data, Some("evtx/x.evtx")) {
                         scanned += 1;
                         counted += w.staged.total;
                         assert!(left.offsets.windows(2).all(|p| p[0] < p[1]));

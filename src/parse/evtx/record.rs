@@ -538,7 +538,7 @@ fn push_attrs(e: &BytesStart<'_>, name: &str, out: &mut Vec<(String, String)>) {
 }
 
 /// Adds a field, renaming a repeated key `key_1`, `key_2`, ….
-fn push_field(out: &mut Vec<(String, String)>, key: String, value: String) {
+pub(super) fn push_field(out: &mut Vec<(String, String)>, key: String, value: String) {
     if out.len() >= MAX_FIELDS {
         return;
     }

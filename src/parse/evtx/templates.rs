@@ -30,13 +30,56 @@ pub(super) enum Source {
     Value(u16),
 }
 
-/// The four fields of a template: provider, event source, channel, event id.
+/// The four fields of a template: provider, event source, channel, event id; and, when the
+/// template is plain enough, where the rest of a kept event comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Shape {
     pub provider: Source,
     pub event_source: Source,
     pub channel: Source,
     pub event_id: IdSource,
+    /// `None`: the records are counted from their values, but a wanted one is left to the crate.
+    pub detail: Option<Box<Detail>>,
+}
+
+/// The other `System` fields an event keeps and its `EventData`, as the template places them:
+/// enough to build a wanted event from the record's values without rendering it (`scan.rs`).
+/// Each `System` field is `None` when the template does not have it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct Detail {
+    /// `EventID/@Qualifiers`.
+    pub qualifiers: Option<Source>,
+    pub level: Option<Source>,
+    /// `TimeCreated/@SystemTime`.
+    pub system_time: Option<Source>,
+    pub record_id: Option<Source>,
+    pub computer: Option<Source>,
+    /// `Security/@UserID`.
+    pub user_sid: Option<Source>,
+    /// The children of `EventData`, in order.
+    pub data: Vec<DataField>,
+    /// The value holding the rest of the event as a template instance of its own, whose
+    /// `EventData` follows `data` ([`Templates::fragment`]).
+    pub fragment: Option<u16>,
+    /// Values whose being NULL leaves out an element the event cannot be read without
+    /// (`System`, `EventData`, …): such a record is left to the crate.
+    pub guards: Vec<u16>,
+    /// For each field above, in order, the value whose being NULL leaves its element out.
+    pub field_deps: [Option<u16>; SYSTEM_DETAIL],
+}
+
+/// One child of `EventData`: `<Data Name="x">`, unnamed `<Data>` or another element
+/// (`<Binary>`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct DataField {
+    /// The element's name.
+    pub element: Box<str>,
+    /// `Data/@Name`, literal text of the template.
+    pub name: Option<Box<str>>,
+    /// The value whose being NULL leaves the element out (its dependency id).
+    pub dependency: Option<u16>,
+    /// Its content; `None` when it is empty.
+    pub value: Option<Source>,
 }
 
 /// Where the event id comes from: parsed once here when it is literal text of the template.
@@ -53,6 +96,9 @@ pub(super) struct Templates {
     by_key: HashMap<TemplateKey, Option<Arc<Shape>>>,
     /// The last lookup: records of one template often follow each other.
     last: Option<(u32, Option<Arc<Shape>>)>,
+    /// Nested templates ([`fragment_of`]), the same way.
+    fragments_in_chunk: HashMap<u32, Option<Arc<[DataField]>>>,
+    fragments_by_key: HashMap<TemplateKey, Option<Arc<[DataField]>>>,
 }
 
 impl Templates {
@@ -60,6 +106,22 @@ impl Templates {
     pub(super) fn new_chunk(&mut self) {
         self.in_chunk.clear();
         self.last = None;
+        self.fragments_in_chunk.clear();
+    }
+
+    /// The `EventData` of the nested template defined at `def_offset`, if it is plain.
+    pub(super) fn fragment(&mut self, chunk: &[u8], def_offset: u32) -> Option<Arc<[DataField]>> {
+        if let Some(f) = self.fragments_in_chunk.get(&def_offset) {
+            return f.clone();
+        }
+        let fragment = template_key(chunk, def_offset).and_then(|key| {
+            self.fragments_by_key
+                .entry(key)
+                .or_insert_with(|| fragment_of(chunk, def_offset).map(Arc::from))
+                .clone()
+        });
+        self.fragments_in_chunk.insert(def_offset, fragment.clone());
+        fragment
     }
 
     /// The shape of the template defined at `def_offset` in `chunk`, if it has one.
@@ -110,6 +172,13 @@ enum Tag {
     Provider,
     EventId,
     Channel,
+    Level,
+    TimeCreated,
+    RecordId,
+    Computer,
+    Security,
+    EventData,
+    UserData,
     Other,
 }
 
@@ -122,53 +191,176 @@ impl Tag {
             _ if is("Provider") => Tag::Provider,
             _ if is("EventID") => Tag::EventId,
             _ if is("Channel") => Tag::Channel,
+            _ if is("Level") => Tag::Level,
+            _ if is("TimeCreated") => Tag::TimeCreated,
+            _ if is("EventRecordID") => Tag::RecordId,
+            _ if is("Computer") => Tag::Computer,
+            _ if is("Security") => Tag::Security,
+            _ if is("EventData") => Tag::EventData,
+            _ if is("UserData") => Tag::UserData,
             _ => Tag::Other,
         }
     }
 }
 
-/// Which of the four fields a piece of text or a substitution lands in.
+/// Which field a piece of text or a substitution lands in: the four a record is counted by
+/// first (the template has no shape without them), then those of [`Detail`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Field {
     Provider = 0,
     EventSource = 1,
     Channel = 2,
     EventId = 3,
+    Qualifiers = 4,
+    Level = 5,
+    SystemTime = 6,
+    RecordId = 7,
+    Computer = 8,
+    UserSid = 9,
+    /// `Name` of the current `EventData` child.
+    DataName = 10,
+    /// Content of the current `EventData` child.
+    DataValue = 11,
 }
+
+/// The detail fields, `Field::Qualifiers` to `Field::UserSid`, in `Detail` order.
+pub(super) const SYSTEM_DETAIL: usize = 6;
 
 /// Reads a template's BinXML (MS-EVEN6 tokens; inside a definition every element start carries
 /// a dependency id) and finds the four fields. `None` when anything is not plain: an unknown
 /// token, a field written in more than one piece or as a character reference, a name or text
-/// running out of the chunk.
+/// running out of the chunk. The same rule, applied to the other fields, only drops the
+/// [`Detail`]: such a template's records are still counted from their values.
 fn shape_of(chunk: &[u8], def_offset: u32) -> Option<Shape> {
+    let w = walk(chunk, def_offset, false)?;
+    let [
+        provider,
+        event_source,
+        channel,
+        event_id,
+        qualifiers,
+        level,
+        system_time,
+        record_id,
+        computer,
+        user_sid,
+    ] = w.fields;
+    let empty = || Source::Literal("".into());
+    let event_id = match event_id? {
+        Source::Literal(t) => IdSource::Literal(t.trim().parse().ok()?),
+        Source::Value(i) => IdSource::Value(i),
+    };
+    let detail = w.detail_ok.then(|| {
+        Box::new(Detail {
+            qualifiers,
+            level,
+            system_time,
+            record_id,
+            computer,
+            user_sid,
+            data: w.data,
+            fragment: w.fragment,
+            guards: w.guards,
+            field_deps: w.field_deps[4..].try_into().unwrap_or_default(),
+        })
+    });
+    Some(Shape {
+        provider: provider.unwrap_or_else(empty),
+        event_source: event_source.unwrap_or_else(empty),
+        channel: channel.unwrap_or_else(empty),
+        event_id,
+        detail,
+    })
+}
+
+/// The `EventData` of a template instantiated inside a record's value (`<Event><System/>%n
+/// </Event>`, as Windows writes classic events): its elements land under `<Event>`. `None`
+/// when it is not plain.
+fn fragment_of(chunk: &[u8], def_offset: u32) -> Option<Vec<DataField>> {
+    let w = walk(chunk, def_offset, true)?;
+    let plain = w.detail_ok && w.fragment.is_none() && w.guards.is_empty();
+    (plain && w.fields.iter().all(Option::is_none)).then_some(w.data)
+}
+
+/// What [`walk`] found in a template.
+struct Walk {
+    fields: [Option<Source>; 4 + SYSTEM_DETAIL],
+    /// The dependency id of the element each field is in.
+    field_deps: [Option<u16>; 4 + SYSTEM_DETAIL],
+    /// Dependency ids of the elements an event cannot be read without.
+    guards: Vec<u16>,
+    data: Vec<DataField>,
+    fragment: Option<u16>,
+    detail_ok: bool,
+}
+
+/// Walks a template definition; `nested`: it is a fragment spliced in under `<Event>`.
+fn walk(chunk: &[u8], def_offset: u32, nested: bool) -> Option<Walk> {
     let start = (def_offset as usize).checked_add(24)?;
     let size = u32::from_le_bytes(chunk.get(start - 4..start)?.try_into().ok()?) as usize;
     let end = start.checked_add(size)?;
     chunk.get(start..end)?;
     let mut c = Cursor { chunk, pos: start };
+    let root: &[Tag] = if nested { &[Tag::Event] } else { &[] };
     let mut stack: Vec<Tag> = Vec::with_capacity(8);
+    stack.extend_from_slice(root);
+    let mut fragment: Option<u16> = None;
+    // The dependency id of each open element, and those of the elements in `Walk::guards`.
+    let mut deps: Vec<Option<u16>> = vec![None; root.len()];
+    let mut guards: Vec<u16> = Vec::new();
+    let mut field_deps: [Option<u16>; 4 + SYSTEM_DETAIL] = [None; 4 + SYSTEM_DETAIL];
     let mut attribute: Option<Field> = None;
     let mut in_start_tag = false;
-    let mut fields: [Option<Source>; 4] = Default::default();
+    let mut fields: [Option<Source>; 4 + SYSTEM_DETAIL] = Default::default();
+    let mut data: Vec<DataField> = Vec::new();
+    // Set when something outside the four counting fields is not plain.
+    let mut detail_ok = true;
 
     // The field the next piece of text or substitution belongs to, if any.
     let target = |stack: &[Tag], in_start_tag: bool, attribute: Option<Field>| -> Option<Field> {
-        if stack.len() != 3 || stack[0] != Tag::Event || stack[1] != Tag::System {
+        if stack.len() != 3 || stack[0] != Tag::Event {
             return None;
         }
         if in_start_tag {
             return attribute;
         }
-        match stack[2] {
-            Tag::EventId => Some(Field::EventId),
-            Tag::Channel => Some(Field::Channel),
+        match (stack[1], stack[2]) {
+            (Tag::System, Tag::EventId) => Some(Field::EventId),
+            (Tag::System, Tag::Channel) => Some(Field::Channel),
+            (Tag::System, Tag::Level) => Some(Field::Level),
+            (Tag::System, Tag::RecordId) => Some(Field::RecordId),
+            (Tag::System, Tag::Computer) => Some(Field::Computer),
+            (Tag::EventData, _) => Some(Field::DataValue),
             _ => None,
         }
     };
-    let set = |fields: &mut [Option<Source>; 4], f: Field, s: Source| -> Option<()> {
-        let slot = &mut fields[f as usize];
+    // Sets a field; `None` (no shape) when a counting field comes in more than one piece.
+    let set = |fields: &mut [Option<Source>; 4 + SYSTEM_DETAIL],
+               data: &mut Vec<DataField>,
+               detail_ok: &mut bool,
+               f: Field,
+               s: Source|
+     -> Option<()> {
+        let slot = match f {
+            Field::DataName | Field::DataValue => {
+                let Some(d) = data.last_mut() else {
+                    *detail_ok = false;
+                    return Some(());
+                };
+                match (f, s) {
+                    (Field::DataName, Source::Literal(l)) if d.name.is_none() => d.name = Some(l),
+                    (Field::DataValue, s) if d.value.is_none() => d.value = Some(s),
+                    _ => *detail_ok = false,
+                }
+                return Some(());
+            }
+            f => &mut fields[f as usize],
+        };
         if slot.is_some() {
-            return None; // written in more than one piece
+            if (f as usize) < 4 {
+                return None; // written in more than one piece
+            }
+            *detail_ok = false;
         }
         *slot = Some(s);
         Some(())
@@ -180,31 +372,83 @@ fn shape_of(chunk: &[u8], def_offset: u32) -> Option<Shape> {
             0x00 => break,
             0x0f => c.skip(3)?,
             0x01 | 0x41 => {
-                c.skip(2 + 4)?; // dependency id, data size
+                let dependency = c.u16()?;
+                let dependency = (dependency != 0xffff).then_some(dependency);
+                c.skip(4)?; // data size
                 let name = c.name()?;
                 if token == 0x41 {
                     c.skip(4)?; // attribute list size
                 }
-                stack.push(Tag::of(&name));
+                let tag = Tag::of(&name);
+                stack.push(tag);
+                deps.push(dependency);
                 in_start_tag = true;
                 attribute = None;
+                match &stack[..] {
+                    [Tag::Event, Tag::EventData, _] => {
+                        let mut element = String::new();
+                        if push_plain(name.iter().copied(), &mut element).is_none() {
+                            detail_ok = false;
+                        }
+                        data.push(DataField {
+                            element: element.into(),
+                            name: None,
+                            dependency,
+                            value: None,
+                        });
+                    }
+                    // Elements an event cannot be read without: one left out (its value NULL)
+                    // leaves the record to the crate.
+                    [Tag::Event] | [Tag::Event, Tag::System | Tag::EventData] => {
+                        guards.extend(dependency);
+                    }
+                    [
+                        Tag::Event,
+                        Tag::System,
+                        Tag::Provider | Tag::EventId | Tag::Channel,
+                    ] => {
+                        guards.extend(dependency);
+                    }
+                    [Tag::Event, Tag::UserData, ..] => detail_ok = false,
+                    [Tag::Event, Tag::EventData, _, _, ..] => detail_ok = false,
+                    _ => {}
+                }
             }
             0x02 => {
                 in_start_tag = false;
                 attribute = None;
             }
             0x03 | 0x04 => {
-                stack.pop()?;
+                if stack.len() <= root.len() {
+                    return None;
+                }
+                stack.pop();
+                deps.pop();
                 in_start_tag = false;
                 attribute = None;
             }
             0x06 | 0x46 => {
                 let name = c.name()?;
-                let on_provider = stack[..] == [Tag::Event, Tag::System, Tag::Provider];
-                attribute = match () {
-                    _ if !on_provider => None,
-                    _ if is_ascii(&name, "Name") => Some(Field::Provider),
-                    _ if is_ascii(&name, "EventSourceName") => Some(Field::EventSource),
+                let is = |s: &str| is_ascii(&name, s);
+                attribute = match &stack[..] {
+                    [Tag::Event, Tag::System, Tag::Provider] if is("Name") => Some(Field::Provider),
+                    [Tag::Event, Tag::System, Tag::Provider] if is("EventSourceName") => {
+                        Some(Field::EventSource)
+                    }
+                    [Tag::Event, Tag::System, Tag::EventId] if is("Qualifiers") => {
+                        Some(Field::Qualifiers)
+                    }
+                    [Tag::Event, Tag::System, Tag::TimeCreated] if is("SystemTime") => {
+                        Some(Field::SystemTime)
+                    }
+                    [Tag::Event, Tag::System, Tag::Security] if is("UserID") => {
+                        Some(Field::UserSid)
+                    }
+                    [Tag::Event, Tag::EventData, _]
+                        if is("Name") && data.last().is_some_and(|d| &*d.element == "Data") =>
+                    {
+                        Some(Field::DataName)
+                    }
                     _ => None,
                 };
             }
@@ -216,21 +460,58 @@ fn shape_of(chunk: &[u8], def_offset: u32) -> Option<Shape> {
                 let n = c.u16()? as usize;
                 let text = c.utf16(n)?;
                 if let Some(f) = target(&stack, in_start_tag, attribute) {
+                    if (f as usize) < field_deps.len() {
+                        field_deps[f as usize] = deps.last().copied().flatten();
+                    }
                     let mut s = String::new();
-                    push_plain(text.into_iter(), &mut s)?;
-                    set(&mut fields, f, Source::Literal(s.into()))?;
+                    if (f as usize) < 4 {
+                        push_plain(text.into_iter(), &mut s)?;
+                    } else if push_plain(text.into_iter(), &mut s).is_none() {
+                        detail_ok = false;
+                    }
+                    set(
+                        &mut fields,
+                        &mut data,
+                        &mut detail_ok,
+                        f,
+                        Source::Literal(s.into()),
+                    )?;
                 }
             }
             0x0d | 0x0e => {
                 let index = c.u16()?;
                 c.skip(1)?; // value type, as the record's own descriptor says it again
-                if let Some(f) = target(&stack, in_start_tag, attribute) {
-                    set(&mut fields, f, Source::Value(index))?;
+                match target(&stack, in_start_tag, attribute) {
+                    Some(f) => {
+                        if (f as usize) < field_deps.len() {
+                            field_deps[f as usize] = deps.last().copied().flatten();
+                        }
+                        set(
+                            &mut fields,
+                            &mut data,
+                            &mut detail_ok,
+                            f,
+                            Source::Value(index),
+                        )?;
+                    }
+                    // A BinXML fragment whose elements are the event's data, as Windows writes
+                    // classic events (`<Event><System/>%n</Event>`).
+                    None if stack[..] == [Tag::Event] && !nested && fragment.is_none() => {
+                        fragment = Some(index);
+                    }
+                    // Elsewhere a value may make elements too: left to the crate.
+                    None if matches!(stack[..], [Tag::Event, ..]) && !in_start_tag => {
+                        detail_ok &= matches!(stack[..], [Tag::Event, Tag::System, ..]);
+                    }
+                    None => {}
                 }
             }
             0x07 | 0x47 | 0x08 | 0x48 | 0x09 | 0x49 => {
-                if target(&stack, in_start_tag, attribute).is_some() {
-                    return None; // CDATA or references in a field: leave it to the crate
+                if let Some(f) = target(&stack, in_start_tag, attribute) {
+                    if (f as usize) < 4 {
+                        return None; // CDATA or references in a field: leave it to the crate
+                    }
+                    detail_ok = false;
                 }
                 match token & 0x0f {
                     0x07 => {
@@ -253,20 +534,16 @@ fn shape_of(chunk: &[u8], def_offset: u32) -> Option<Shape> {
             _ => return None,
         }
     }
-    if !stack.is_empty() {
+    if stack[..] != *root {
         return None; // elements left open: not a whole template
     }
-    let [provider, event_source, channel, event_id] = fields;
-    let empty = || Source::Literal("".into());
-    let event_id = match event_id? {
-        Source::Literal(t) => IdSource::Literal(t.trim().parse().ok()?),
-        Source::Value(i) => IdSource::Value(i),
-    };
-    Some(Shape {
-        provider: provider.unwrap_or_else(empty),
-        event_source: event_source.unwrap_or_else(empty),
-        channel: channel.unwrap_or_else(empty),
-        event_id,
+    Some(Walk {
+        fields,
+        field_deps,
+        guards,
+        data,
+        fragment,
+        detail_ok,
     })
 }
 
@@ -490,6 +767,10 @@ pub(super) mod tests {
                 event_source: Source::Value(14),
                 channel: Source::Value(5),
                 event_id: IdSource::Value(3),
+                detail: Some(Box::new(Detail {
+                    level: Some(Source::Value(0)),
+                    ..Detail::default()
+                })),
             }
         );
         let mut t = Templates::default();

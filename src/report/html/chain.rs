@@ -87,7 +87,7 @@ fn layout(d: &Diagnosis, rc: &RootCause) -> (Vec<Node>, Vec<Grid>) {
         let f = cx.d.finding(&n.link.key);
         Node {
             key: n.link.key.clone(),
-            title: n.link.title.clone(),
+            title: node_label(&n.link.title),
             kind: f.map_or("symptom".into(), |f| view::label(&f.kind)),
             severity: f.map_or(String::new(), |f| view::label(&f.severity)),
             depth: n.link.depth,
@@ -149,7 +149,7 @@ fn layout(d: &Diagnosis, rc: &RootCause) -> (Vec<Node>, Vec<Grid>) {
         next_row: 0.0,
         out: vec![Node {
             key: rc.key.clone(),
-            title: rc.title.clone(),
+            title: node_label(&rc.title),
             kind: "cause".into(),
             severity: view::label(&rc.severity),
             depth: 0,
@@ -164,6 +164,54 @@ fn layout(d: &Diagnosis, rc: &RootCause) -> (Vec<Node>, Vec<Grid>) {
     let root_row = children(&mut cx, &tree, 0, 0);
     cx.out[0].row = if tree.is_empty() { 0.0 } else { root_row };
     (cx.out, cx.grids)
+}
+
+/// A chain node's words: the title without parenthesised paths and lists (they are in the
+/// report below), so what tells nodes apart (the virtual directory, the service) fits the box.
+pub(super) fn node_label(title: &str) -> String {
+    let mut out = String::new();
+    let mut depth = 0usize;
+    let mut group = String::new();
+    for c in title.chars() {
+        match c {
+            '(' => {
+                depth += 1;
+                if depth == 1 {
+                    group.clear();
+                }
+                group.push(c);
+            }
+            ')' if depth > 0 => {
+                group.push(c);
+                depth -= 1;
+                if depth == 0 {
+                    // Counts and versions stay ("(1310 ×45)", "(v14)"); names and lists go.
+                    let short = group.chars().count() <= 14 && !group.contains('\\');
+                    if short {
+                        out.push_str(&group);
+                    }
+                    group.clear();
+                }
+            }
+            c if depth > 0 => group.push(c),
+            c => out.push(c),
+        }
+    }
+    out.push_str(&group);
+    // A path keeps its last component: the DLL, the file.
+    out.split_whitespace()
+        .map(|w| {
+            if w.matches('\\').count() >= 2 {
+                w.rsplit('\\').next().unwrap_or(w)
+            } else {
+                w
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+        .replace(" :", ":")
+        .replace(" ,", ",")
+        .replace(" ;", ";")
 }
 
 /// Approximate advance of a character in em for Arial-like sans fonts (Liberation Sans, Arial,
@@ -191,13 +239,31 @@ pub(super) fn text_px(s: &str) -> f64 {
 pub(super) fn wrap(s: &str, max_px: f64, lines: usize) -> Vec<String> {
     let mut words: Vec<String> = Vec::new();
     for w in s.split_whitespace() {
-        // A word wider than a line (a path, a GUID, a CamelCase name) is cut into pieces.
+        // A word wider than a line (a path, a dotted name) is broken after a separator
+        // (`.`, `\`, `/`, `-`), never inside a name; only a separator-free run is cut.
         let mut piece = String::new();
+        let mut last_sep: Option<usize> = None;
+        let mut prev_lower = false;
         for c in w.chars() {
+            // A capital after a small letter starts a new part of a CamelCase name.
+            if prev_lower && c.is_ascii_uppercase() && last_sep.is_none_or(|i| i < piece.len()) {
+                last_sep = Some(piece.len());
+            }
+            prev_lower = c.is_ascii_lowercase();
             if !piece.is_empty() && text_px(&piece) + char_em(c) * TEXT_PX > max_px {
-                words.push(std::mem::take(&mut piece));
+                match last_sep.filter(|&i| i > 0 && i < piece.len()) {
+                    Some(i) => {
+                        let rest = piece.split_off(i);
+                        words.push(std::mem::replace(&mut piece, rest));
+                    }
+                    None => words.push(std::mem::take(&mut piece)),
+                }
+                last_sep = None;
             }
             piece.push(c);
+            if matches!(c, '.' | '\\' | '/' | '-' | '_') {
+                last_sep = Some(piece.len());
+            }
         }
         if !piece.is_empty() {
             words.push(piece);

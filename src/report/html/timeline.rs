@@ -285,7 +285,7 @@ pub fn chart(d: &Diagnosis, marks: &[Mark<'_>], ids: &Ids) -> Markup {
                         title { (run_tooltip(r)) }
                         rect x=(fmt(x0)) y=(fmt(y)) width=(fmt(x1 - x0)) height=(fmt(BAR_H)) rx="4"
                             fill=(outcome_color(&outcome)) {}
-                        @let text = fit(&run_label(r), x1 - x0 - 12.0);
+                        @let text = fit_label(r, x1 - x0 - 12.0);
                         @if !text.is_empty() {
                             text x=(fmt(x0 + 6.0)) y=(fmt(y + 16.0)) font-size="11.5" fill="#ffffff" font-weight="600" { (text) }
                         }
@@ -357,7 +357,26 @@ fn run_tooltip(r: &RunSummary) -> String {
     )
 }
 
+/// The longest of a run's labels that fits whole: the full one, then shorter forms (number and
+/// build, the build, the number), so a label is never cut mid-word.
+fn fit_label(r: &RunSummary, px: f64) -> String {
+    let full = run_label(r);
+    let number = format!("Run {}", r.index + 1);
+    let mut forms = vec![full];
+    if let Some(v) = &r.version {
+        forms.push(format!("{number} · {v}"));
+        forms.push(v.clone());
+    }
+    forms.push(number);
+    let max = (px / 6.6).floor().max(0.0) as usize;
+    forms
+        .into_iter()
+        .find(|f| f.chars().count() <= max)
+        .unwrap_or_default()
+}
+
 /// Cuts a label to what fits in `px` at 11.5 px (about 6.6 px a character).
+#[cfg(test)]
 fn fit(s: &str, px: f64) -> String {
     let max = (px / 6.6).floor().max(0.0) as usize;
     if s.chars().count() <= max {

@@ -11,6 +11,7 @@ mod left_behind;
 mod restart;
 #[cfg(test)]
 mod pattern_tests;
+mod readiness;
 mod web;
 
 pub use fallback::SetupErrorUnrecognised;
@@ -23,14 +24,16 @@ use super::setup::{SetupInterrupted, SetupStopped};
 use crate::facts::{FactSet, Finding, FindingKind, RunOutcome};
 
 pub fn rules() -> Vec<Box<dyn Rule>> {
-    vec![
+    let mut v: Vec<Box<dyn Rule>> = vec![
         Box::new(SetupErrorUnrecognised::new()),
         Box::new(ServicesLeftDisabled::new()),
         Box::new(ServerLeftOffline::new()),
         Box::new(SetupInterruptedByRestart::new()),
         Box::new(UpdateConfigFilesFailed::new()),
         Box::new(ExchangeAssemblyLoadFailed::new()),
-    ]
+    ];
+    v.extend(readiness::rules());
+    v
 }
 
 /// What a cause that stops setup also explains: the failure itself and what the stopped run
