@@ -1203,6 +1203,9 @@ function Write-AclSids {
         [void]$sb.Append([string]$rule.IdentityReference.Value + ':' + (Get-AclRightsText -Rule $rule) + "`r`n")
     }
     if ($first) { throw ('no access rule on ' + $dir) }
+    # icacls' closing line, in English whatever the server's language: exhume reads a listing
+    # without it as cut short.
+    [void]$sb.Append("`r`nSuccessfully processed 1 files; Failed processing 0 files`r`n")
     Write-TextFile -Path $Target -Text $sb.ToString()
 }
 

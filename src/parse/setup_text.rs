@@ -48,7 +48,9 @@ pub fn parse_collector_log(input: &Input<'_>, sink: &mut Sink) -> Result<(), Err
         .bundle
         .with_reader(input.entry, |r| {
             let mut lines = LineReader::new(r, max_line)?;
+            let mut finished = false;
             while let Some((n, line)) = lines.next_line()? {
+                finished |= line.contains(FINISHED);
                 if collector_line_is_problem(line) {
                     sink.problem(
                         &format!("{}:{}", path, n),
@@ -57,11 +59,21 @@ pub fn parse_collector_log(input: &Input<'_>, sink: &mut Sink) -> Result<(), Err
                 }
             }
             lines.report(&path, sink);
+            if !finished {
+                sink.absorbed(format!(
+                    "no `{FINISHED}` line: the collection or its log was cut short, so what it \
+                     could not collect may not be listed"
+                ));
+            }
             Ok(())
         })
         .map_err(Error::from_io)?
         .map_err(Error::from_io)
 }
+
+/// The collector's last line (`collection finished: 52 files, …`); the collector writes its log
+/// in English on every server, so the words are a stable marker.
+const FINISHED: &str = "collection finished";
 
 /// Whether one line of collector.log reports something that went wrong.
 pub fn collector_line_is_problem(line: &str) -> bool {

@@ -364,7 +364,7 @@ pub fn acls(install: &str, broken: bool) -> Vec<(String, String, String)> {
 
 /// The collector's SID listing of the same folders (`system/acl/<name>-sid.txt`, from
 /// `Get-Acl … GetAccessRules($true, $true, [SecurityIdentifier])`): icacls' shape, each principal
-/// by its SID, no closing line.
+/// by its SID, closed by icacls' summary line so a listing cut short shows.
 pub fn acl_sids(acls: &[(String, String, String)]) -> Vec<(String, String, String)> {
     const SIDS: &[(&str, &str)] = &[
         ("NT AUTHORITY\\Authenticated Users", "S-1-5-11"),
@@ -409,6 +409,7 @@ pub fn acl_sids(acls: &[(String, String, String)]) -> Vec<(String, String, Strin
                     None => out.push_str(&format!("{}{sid}{rights}\n", " ".repeat(target_width))),
                 }
             }
+            out.push_str("\nSuccessfully processed 1 files; Failed processing 0 files\n");
             let sid_path = path.replace(".txt", "-sid.txt");
             (
                 sid_path,

@@ -113,7 +113,8 @@ const ALL_USERS: &[(&str, &[&str])] = &[
 /// collector's SID listing and icacls for an unresolved account print it) or its name.
 fn identity(principal: &str) -> Option<&'static str> {
     let p = principal.trim();
-    if p.len() > 4 && p[..4].eq_ignore_ascii_case("S-1-") {
+    // `get`, not indexing: a damaged listing can put a multi-byte character in the first bytes.
+    if p.len() > 4 && is_sid(p) {
         let sid = p.to_ascii_uppercase();
         if sid.starts_with("S-1-5-21-") && sid.ends_with("-513") {
             return Some(ALL_USERS[3].0);
