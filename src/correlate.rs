@@ -29,9 +29,11 @@ impl<'a> Graph<'a> {
                 for (j, b) in findings.iter().enumerate() {
                     if i != j
                         && b.id == e.id
-                        && e.subject
-                            .as_ref()
-                            .is_none_or(|s| b.subject.as_ref() == Some(s))
+                        // Subjects are service, process or object names: Windows compares
+                        // them without regard to letter case, and so do the links.
+                        && e.subject.as_ref().is_none_or(|s| {
+                            b.subject.as_ref().is_some_and(|t| t.eq_ignore_ascii_case(s))
+                        })
                         && !children[i].contains(&j)
                     {
                         children[i].push(j);

@@ -161,8 +161,8 @@ fn docs_rules_md_lists_the_whole_catalogue() {
 }
 
 /// `docs/known-issues.md` maps every SetupLogReviewer check and field failure to rule ids and
-/// the test that proves them: every id must be in the catalogue, every test in its file, and
-/// no row may be blank, so the page cannot drift from the code.
+/// the tests that prove them, positive and negative: every id must be in the catalogue, every
+/// test in its file, and no row may be blank, so the page cannot drift from the code.
 #[test]
 fn known_issues_doc_names_existing_rules_and_tests() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -204,17 +204,33 @@ fn known_issues_doc_names_existing_rules_and_tests() {
                 "{key}: no rule `{id}` in the catalogue"
             );
         }
-        let tests = ticked(cells[3]);
+        let (positive, near) = cells[3]
+            .split_once("near misses:")
+            .unwrap_or((cells[3], ""));
+        let tests = ticked(positive);
         assert!(!tests.is_empty(), "{key}: no test named");
-        for t in tests {
+        // A recognised row proves the rule silent on near misses too: a declarative case holds
+        // its own (lines or events it must not match), a test function names its negative
+        // counterpart after "near misses:".
+        let mut negative = !ticked(near).is_empty();
+        for t in tests.iter().chain(ticked(near).iter()) {
             let (file, name) = t.split_once("::").expect("test is file::name");
             let text = std::fs::read_to_string(root.join(file))
                 .unwrap_or_else(|e| panic!("{key}: {file}: {e}"));
+            let case = format!("id: \"{name}\"");
             assert!(
-                text.contains(&format!("fn {name}(")) || text.contains(&format!("id: \"{name}\"")),
+                text.contains(&format!("fn {name}(")) || text.contains(&case),
                 "{key}: {file} has no test or case {name}"
             );
+            negative |= text.split(&case).nth(1).is_some_and(|rest| {
+                let body = rest.split("Case {").next().unwrap_or(rest);
+                body.contains("not: &[") && !body.contains("not: &[]")
+            });
         }
+        assert!(
+            negative || named.is_empty(),
+            "{key}: no negative test (a case with near misses, or `near misses:` tests)"
+        );
     }
     // One row per check of the reference and per field failure (39 in the reference).
     assert!(checks >= 40, "only {checks} SetupLogReviewer rows");

@@ -65,6 +65,11 @@ pub fn parse_reader(
                     None => (text, None),
                 };
                 state.order.see(p.date);
+                if state.zone.is_none()
+                    && let Some(z) = text.strip_prefix("Local time zone: ")
+                {
+                    state.zone = Some(clip(z.trim().trim_end_matches('.'), 80));
+                }
                 if matches!(p.date, RawDate::Ambiguous { first, second, .. } if first != second) {
                     state.example.get_or_insert(p.date);
                 }
@@ -81,7 +86,7 @@ pub fn parse_reader(
     }
     let total = lines.line_no;
     let decision = state.order.decide();
-    let note = decision.note(state.example);
+    let note = decision.note(state.example, state.zone.as_deref());
     let day_first = decision.order == Order::DayFirst && !state.year_first;
     let runs = state.finish(total, note, sink);
     if day_first {
@@ -168,6 +173,8 @@ struct State<'a> {
     /// What the dates say about day and month order, and one date that depends on it.
     order: DateOrder,
     example: Option<RawDate>,
+    /// The run's `Local time zone` line, named in the note when the order is assumed.
+    zone: Option<String>,
     year_first: bool,
     stamped: u64,
 }
@@ -184,6 +191,7 @@ impl<'a> State<'a> {
             finished: Vec::new(),
             order: DateOrder::default(),
             example: None,
+            zone: None,
             year_first: false,
             stamped: 0,
         }
@@ -958,6 +966,23 @@ mod tests {
             Some("2021-03-10")
         );
         assert!(r.notes.iter().any(|n| n.starts_with("dates read month first (03/10/2021 read as 10 March 2021)")));
+        // A European time zone does not make them day first (setup writes month first with the
+        // culture's separator); the note names the zone.
+        let log = "[03.10.2021 10:27:33.0852] [0] Local time zone: (UTC+01:00) Amsterdam, Berlin, Bern, Rome, Stockholm, Vienna.\n\
+                   [03.10.2021 10:29:41.0997] [1] [ERROR] Installing product failed.\n";
+        let sink = run(log);
+        let r = runs_of(&sink)[0];
+        assert_eq!(
+            r.start.map(|t| t.date().to_string()).as_deref(),
+            Some("2021-03-10")
+        );
+        assert!(
+            r.notes
+                .iter()
+                .any(|n| n.contains("month first") && n.contains("(UTC+01:00) Amsterdam")),
+            "{:?}",
+            r.notes
+        );
         // Only day-first keeps these lines in time order: 12 Jan, then 1 Feb.
         let log = "[12/01/2021 23:59:00.0000] [0] Starting Microsoft Exchange Server 2019 Setup\n\
                    [01/02/2021 00:01:00.0000] [0] Setup version: 15.2.1118.7.\n";

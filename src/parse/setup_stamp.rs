@@ -308,13 +308,23 @@ impl DateOrder {
 
 impl Decision {
     /// What the report says about the order, when it was not proven by the dates themselves.
-    pub fn note(&self, example: Option<RawDate>) -> Option<String> {
+    ///
+    /// `zone` is the run's `Local time zone` line. It is named but never used to choose the
+    /// order: setup formats its stamps month first and only takes the separator from the
+    /// server's culture (a German server wrote `[03.10.2021 …]` for 10 March while its MSI log,
+    /// in the local culture, wrote `10.03.2021`), so a European zone is no sign of day first.
+    pub fn note(&self, example: Option<RawDate>, zone: Option<&str>) -> Option<String> {
+        let assumed_month_first = match zone {
+            Some(z) => format!(
+                "as Exchange setup writes them whatever the server's regional settings (its time zone, {z}, does not change that order); no date in the log proves the order"
+            ),
+            None => {
+                "as Exchange setup writes them; no date in the log proves the order".to_string()
+            }
+        };
         let (word, why) = match (self.order, self.how) {
             (_, How::Irrelevant | How::Proven) => return None,
-            (Order::MonthFirst, How::Assumed) => (
-                "month first",
-                "as Exchange setup writes them; no date in the log proves the order",
-            ),
+            (Order::MonthFirst, How::Assumed) => ("month first", assumed_month_first.as_str()),
             (Order::DayFirst, How::Assumed) => ("day first", "no date in the log proves the order"),
             (Order::MonthFirst, How::Sequence) => (
                 "month first",
@@ -472,11 +482,14 @@ mod tests {
         assert_eq!((d.order, d.how), (Order::DayFirst, How::Sequence));
         let d = order_of(&[(3, 10)]);
         assert_eq!((d.order, d.how), (Order::MonthFirst, How::Assumed));
-        let note = d.note(Some(RawDate::Ambiguous {
-            first: 3,
-            second: 10,
-            year: 2021,
-        }));
+        let note = d.note(
+            Some(RawDate::Ambiguous {
+                first: 3,
+                second: 10,
+                year: 2021,
+            }),
+            None,
+        );
         assert_eq!(
             note.as_deref(),
             Some(
@@ -485,6 +498,25 @@ mod tests {
         );
         let d = order_of(&[(5, 5), (6, 6)]);
         assert_eq!(d.how, How::Irrelevant);
-        assert_eq!(d.note(None), None);
+        assert_eq!(d.note(None, None), None);
+    }
+
+    /// Real servers in European time zones write month first with their own separator, so the
+    /// `Local time zone` line never decides the order; the note names it so a reader in that
+    /// region sees why the dates were not read day first.
+    #[test]
+    fn a_european_time_zone_does_not_turn_ambiguous_dates_day_first() {
+        let d = order_of(&[(3, 10), (3, 10)]);
+        assert_eq!((d.order, d.how), (Order::MonthFirst, How::Assumed));
+        let zone = "(UTC+01:00) Amsterdam, Berlin, Bern, Rome, Stockholm, Vienna";
+        let note = d.note(None, Some(zone)).expect("assumed order is said");
+        assert!(note.starts_with("dates read month first: "), "{note}");
+        assert!(note.contains(zone), "{note}");
+        // The dates still decide when they can: the zone is only named.
+        let d = order_of(&[(12, 1), (1, 2)]);
+        assert_eq!(
+            d.note(None, Some(zone)).map(|n| n.contains(zone)),
+            Some(false)
+        );
     }
 }

@@ -36,7 +36,8 @@ pub struct RuleMeta {
     pub fix: Vec<crate::repair::Action>,
     /// Public references (Microsoft Learn / KB titles).
     pub references: Vec<String>,
-    /// Ids of findings this one explains when both are present.
+    /// Ids of findings this one explains when both are present; `id@subject` narrows the link
+    /// to findings about that subject (one service of several, one process).
     pub explains: Vec<String>,
 }
 
@@ -68,7 +69,14 @@ impl RuleMeta {
             why: self.why.clone(),
             fix: self.fix.clone(),
             references: self.references.clone(),
-            explains: self.explains.iter().map(|id| Explains::any(id)).collect(),
+            explains: self
+                .explains
+                .iter()
+                .map(|e| match e.split_once('@') {
+                    Some((id, subject)) => Explains::about(id, subject),
+                    None => Explains::any(e),
+                })
+                .collect(),
         }
     }
 }

@@ -36,9 +36,10 @@ impl Run {
     }
 }
 
-/// Time allowed to one run. Generous for a debug build on a shared two-core machine; a hang
-/// or a quadratic blow-up goes far beyond it.
-pub const SECONDS: u64 = 60;
+/// Past this a run is taken as hung and killed. Not a timing bound (tests are bounded by
+/// resources, never by wall-clock time on a shared machine): exhume's own per-artefact budget
+/// (300 s) stops any member before, so only a hang gets here.
+pub const SECONDS: u64 = 600;
 /// Memory allowed to one run, in MiB: the streaming design keeps exhume far below this on
 /// any input (the default limits allow GB-sized members, never GB-sized buffers).
 pub const MIB: u64 = 512;
@@ -75,12 +76,12 @@ pub fn analyze(bundle: &Path, extra: &[&str]) -> Run {
         if let Some(s) = child.try_wait().expect("wait for exhume") {
             break s;
         }
-        if start.elapsed() > Duration::from_secs(2 * SECONDS) {
+        if start.elapsed() > Duration::from_secs(SECONDS) {
             let _ = child.kill();
             let _ = child.wait();
             panic!(
                 "exhume still running after {} s on {}",
-                2 * SECONDS,
+                SECONDS,
                 bundle.display()
             );
         }
@@ -102,12 +103,6 @@ pub fn analyze(bundle: &Path, extra: &[&str]) -> Run {
         run.peak_kib / 1024,
         run.code,
         bundle.display()
-    );
-    assert!(
-        run.elapsed <= Duration::from_secs(SECONDS),
-        "{} took {:?}",
-        bundle.display(),
-        run.elapsed
     );
     assert!(
         run.peak_kib <= MIB * 1024,

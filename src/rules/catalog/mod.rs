@@ -11,6 +11,8 @@ mod left_behind;
 mod restart;
 #[cfg(test)]
 mod pattern_tests;
+#[cfg(test)]
+mod pattern_event_tests;
 mod readiness;
 mod web;
 
