@@ -115,7 +115,9 @@ pub fn parse_reader(
     if st.entries > 0 && st.summaries == 0 {
         // icacls (and the collector's SID listing) always end with the summary line: without it
         // the listing was cut short, and the missing entries may be the ones that matter.
-        sink.absorbed("no closing `Successfully processed … files` line: the listing may be cut short");
+        sink.absorbed(
+            "no closing `Successfully processed … files` line: the listing may be cut short",
+        );
     }
     if st.entries == 0 && st.summaries == 0 {
         return Err(Error::format(

@@ -114,7 +114,7 @@ pub fn parse_reader(
             return;
         };
         for (attr, value) in e.attrs {
-            if secrets.len() < MAX_SECRETS && secret_in(&e.name, attr, value) {
+            if secrets.len() < MAX_SECRETS && secret_in(e.name, attr, value) {
                 secrets.push(format!("line {}: <{}> {attr}", e.line, e.name));
             }
         }
@@ -151,7 +151,7 @@ pub fn parse_reader(
                         kind: FactKind::UnexpandedToken(UnexpandedToken {
                             token: token.to_string(),
                             attribute: attr.clone(),
-                            value: scrub(&e.name, attr, value),
+                            value: scrub(e.name, attr, value),
                         }),
                     });
                 }
@@ -332,7 +332,7 @@ fn path_like(value: &str, tokens: &[(usize, usize)]) -> bool {
 fn tag(e: &xml::Element<'_>) -> String {
     let mut s = format!("<{}", e.name);
     for (k, v) in e.attrs {
-        s.push_str(&format!(" {k}=\"{}\"", scrub(&e.name, k, v)));
+        s.push_str(&format!(" {k}=\"{}\"", scrub(e.name, k, v)));
     }
     s.push_str(if e.self_closing { "/>" } else { ">" });
     s

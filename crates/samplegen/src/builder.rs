@@ -5,6 +5,9 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 
+/// The collector's own log, written last (it lists every other file).
+const COLLECTOR_LOG: &str = "collector.log";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Form {
     Zip,
@@ -81,25 +84,29 @@ impl BundleBuilder {
     fn all_files(&self) -> BTreeMap<String, (Vec<u8>, String)> {
         let mut files = self.files.clone();
         if let (true, Some(m)) = (self.collector_log, &self.manifest) {
-            // `wevtutil al` on each exported log leaves its message tables beside it.
+            // `wevtutil al` on each exported log leaves its message tables beside it. A file set
+            // with `file()` wins over the generated one: tests replace these to damage them.
             for path in self.files.keys() {
                 if let Some(log) = path
                     .strip_prefix("evtx/")
                     .and_then(|n| n.strip_suffix(".evtx"))
                 {
-                    files.insert(
-                        format!("evtx/LocaleMetaData/{log}_1033.MTA"),
-                        (crate::events::locale_metadata(log), "wevtutil al".into()),
-                    );
+                    files
+                        .entry(format!("evtx/LocaleMetaData/{log}_1033.MTA"))
+                        .or_insert_with(|| {
+                            (crate::events::locale_metadata(log), "wevtutil al".into())
+                        });
                 }
             }
-            let mut with_meta = self.clone();
-            with_meta.files = files.clone();
-            with_meta.collector_log = false;
-            files.insert(
-                "collector.log".into(),
-                (with_meta.collector_log_bytes(m), "collector".into()),
-            );
+            if !files.contains_key(COLLECTOR_LOG) {
+                let mut with_meta = self.clone();
+                with_meta.files = files.clone();
+                with_meta.collector_log = false;
+                files.insert(
+                    COLLECTOR_LOG.into(),
+                    (with_meta.collector_log_bytes(m), "collector".into()),
+                );
+            }
         }
         files
     }
@@ -328,7 +335,7 @@ fn method_for(path: &str, bytes: &[u8]) -> &'static str {
         "icacls"
     } else if path.starts_with("iis/webconfig/") && redacted(b"REMOVED-BY-COLLECTOR") {
         "copy-redacted"
-    } else if path == "collector.log" {
+    } else if path == COLLECTOR_LOG {
         "generated"
     } else if path.ends_with(".reg") {
         "reg-export"

@@ -1385,30 +1385,6 @@ pub fn logs(
     (sys.finish(28_713, until), app.finish(51_206, until))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn setup_log_times_become_utc() {
-        let log = "[02/12/2012 20:41:07.3498] [0] **********************************************\n[02/12/2012 20:41:07.3498] [0] Starting Microsoft Exchange Server 2010 Setup\n[02/12/2012 20:41:18.4100] [1] Processing component 'Stop Services' (Stopping Exchange services.).\n[02/12/2012 21:15:49.0269] [1] [ERROR] Cannot start service MSExchangeServiceHost on computer '.'.\n[02/12/2012 22:19:30.0147] [0] End of Setup\n";
-        let r = sp2_run(log, 660);
-        assert_eq!(
-            r.start,
-            Some(utc(2012, 2, 12, 9, 41, 7, 349) + Duration::microseconds(800))
-        );
-        assert_eq!(r.stop_services, Some(utc(2012, 2, 12, 9, 41, 18, 410)));
-        assert_eq!(
-            r.error,
-            Some(utc(2012, 2, 12, 10, 15, 49, 26) + Duration::microseconds(900))
-        );
-        assert_eq!(
-            r.end,
-            Some(utc(2012, 2, 12, 11, 19, 30, 14) + Duration::microseconds(700))
-        );
-    }
-}
-
 /// `evtx/LocaleMetaData/<log>_1033.MTA` as `wevtutil al` leaves it beside an exported log: a
 /// binary file of provider metadata and message strings. exhume lists these and does not read
 /// them (rules match event data, not rendered messages), so the bytes model the file's shape (a
@@ -1488,4 +1464,28 @@ pub fn locale_metadata(log: &str) -> Vec<u8> {
     // Message tables are padded to 4 KB pages.
     out.resize(out.len().div_ceil(4096) * 4096, 0);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn setup_log_times_become_utc() {
+        let log = "[02/12/2012 20:41:07.3498] [0] **********************************************\n[02/12/2012 20:41:07.3498] [0] Starting Microsoft Exchange Server 2010 Setup\n[02/12/2012 20:41:18.4100] [1] Processing component 'Stop Services' (Stopping Exchange services.).\n[02/12/2012 21:15:49.0269] [1] [ERROR] Cannot start service MSExchangeServiceHost on computer '.'.\n[02/12/2012 22:19:30.0147] [0] End of Setup\n";
+        let r = sp2_run(log, 660);
+        assert_eq!(
+            r.start,
+            Some(utc(2012, 2, 12, 9, 41, 7, 349) + Duration::microseconds(800))
+        );
+        assert_eq!(r.stop_services, Some(utc(2012, 2, 12, 9, 41, 18, 410)));
+        assert_eq!(
+            r.error,
+            Some(utc(2012, 2, 12, 10, 15, 49, 26) + Duration::microseconds(900))
+        );
+        assert_eq!(
+            r.end,
+            Some(utc(2012, 2, 12, 11, 19, 30, 14) + Duration::microseconds(700))
+        );
+    }
 }
