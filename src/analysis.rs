@@ -76,6 +76,7 @@ pub fn interest_of(rules: &[Box<dyn Rule>], opts: &Options) -> Result<parse::Int
     }
     let mut interest = ib.build()?;
     interest.events.all = opts.keep_all_events;
+    interest.events.link_window = opts.link_window;
     Ok(interest)
 }
 
@@ -131,6 +132,7 @@ pub fn analyze_prepared(
         skipped: &skipped,
         partial: &parsed.partial,
         manifest: bundle.manifest.as_ref(),
+        manifest_unusable: bundle.manifest_unusable.as_deref(),
         custody: custody.as_ref(),
     });
     let runs = run_summaries(&facts, &clock);
@@ -167,6 +169,7 @@ pub fn analyze_prepared(
             has_manifest: bundle.manifest.is_some(),
             custody,
             files: bundle.entries.len(),
+            inside: None,
         },
         clock: ClockInfo {
             offset_minutes: clock.offset_minutes,
@@ -307,6 +310,8 @@ struct Seen<'a> {
     skipped: &'a [crate::facts::Skipped],
     partial: &'a [crate::facts::Skipped],
     manifest: Option<&'a bundle::Manifest>,
+    /// Why the bundle's manifest could not be used, if it has one.
+    manifest_unusable: Option<&'a str>,
     custody: Option<&'a bundle::Custody>,
 }
 
@@ -327,10 +332,13 @@ fn missing_evidence(e: &Seen<'_>) -> Vec<String> {
         out.push("no readable ExchangeSetup.log (setup/ExchangeSetup.log)".to_string());
     }
     if e.manifest.is_none() {
-        out.push(
-            "no usable manifest.json: whether evidence is missing from the bundle cannot be checked"
+        out.push(match e.manifest_unusable {
+            Some(why) => format!(
+                "no usable manifest.json ({why}): whether evidence is missing from the bundle cannot be checked"
+            ),
+            None => "no usable manifest.json: whether evidence is missing from the bundle cannot be checked"
                 .to_string(),
-        );
+        });
     }
     for s in e.skipped {
         if is_evidence(&s.path) {

@@ -101,8 +101,8 @@ pub enum Error {
     Rules(#[from] analysis::Error),
 }
 
-/// Finds bundles: zips anywhere below the inputs, and folders that look like bundles (hold a
-/// manifest.json or a setup/ folder). Sorted, without duplicates.
+/// Finds bundles: zips anywhere below the inputs, and folders that hold a path of the bundle
+/// layout (see [`crate::bundle::shape::folder_is_bundle`]). Sorted, without duplicates.
 pub fn discover(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, Error> {
     let mut found = Vec::new();
     for input in inputs {
@@ -118,16 +118,12 @@ pub fn discover(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, Error> {
     Ok(found)
 }
 
-fn looks_like_bundle(dir: &Path) -> bool {
-    dir.join("manifest.json").is_file() || dir.join("setup").is_dir()
-}
-
 fn walk(dir: &Path, found: &mut Vec<PathBuf>, depth: usize) {
     // Bundle trees are shallow; a deep tree is a loop or not ours.
     if depth > 16 {
         return;
     }
-    if looks_like_bundle(dir) {
+    if crate::bundle::shape::folder_is_bundle(dir) {
         found.push(dir.to_path_buf());
         return;
     }

@@ -32,6 +32,10 @@ pub struct BundleInfo {
     pub has_manifest: bool,
     pub custody: Option<Custody>,
     pub files: usize,
+    /// Where the bundle was found inside the input (a zip inside the zip, a folder one level
+    /// down), when it was not the input itself.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inside: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]

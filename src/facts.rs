@@ -250,9 +250,40 @@ pub struct Event {
     pub computer: String,
     /// EventData/UserData by name; unnamed `<Data>` get their position ("0", "1", …).
     pub data: BTreeMap<String, String>,
+    /// Set on a fact standing for many events exactly like this one (same provider, id,
+    /// computer and data; only their records and times differ) that were not kept one by one,
+    /// so memory does not grow with the logs (`parse::digest`). `None` on a single event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeats: Option<Box<Repeats>>,
+}
+
+/// The events one [`Event`] fact stands for when it is not a single record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Repeats {
+    /// How many events.
+    pub count: u64,
+    /// Their lowest and highest record ids.
+    pub records: (u64, u64),
+    /// Their latest time (the fact's own time is their earliest).
+    pub last: Option<DateTime<Utc>>,
+    /// The files they are in, sorted (the first few only: enough for a line of evidence).
+    pub paths: Vec<String>,
 }
 
 impl Event {
+    /// How many events this fact stands for: 1, or more for [`Event::repeats`].
+    pub fn weight(&self) -> u64 {
+        self.repeats.as_ref().map_or(1, |r| r.count)
+    }
+
+    /// The latest time of the events this fact stands for.
+    pub fn latest(&self, time: Option<Stamp>) -> Option<Stamp> {
+        match self.repeats.as_ref().and_then(|r| r.last) {
+            Some(t) => Some(Stamp::Utc(t)),
+            None => time,
+        }
+    }
+
     /// All data values joined, for text matching.
     pub fn text(&self) -> String {
         self.data.values().cloned().collect::<Vec<_>>().join(" | ")

@@ -129,7 +129,9 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             )
             .map_err(anyhow::Error::msg)?;
             let opts = a.limits.options_with(&a.rules);
-            let mut analysis = exhume::analyze(&a.bundle, &opts)?;
+            let located = exhume::bundle::shape::locate(&a.bundle, &opts.limits)?;
+            let mut analysis = exhume::analyze(&located.path, &opts)?;
+            found_at(&mut analysis, &a.bundle, &located);
             if a.redact {
                 report::redact::analysis(&mut analysis);
                 // The analyst's own folders (often named after the client's case) stay out.
@@ -163,7 +165,8 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             )
             .map_err(anyhow::Error::msg)?;
             let opts = t.limits.options();
-            let analysis = exhume::analyze(&t.bundle, &opts)?;
+            let located = exhume::bundle::shape::locate(&t.bundle, &opts.limits)?;
+            let analysis = exhume::analyze(&located.path, &opts)?;
             let format = match format {
                 TimelineFormat::Csv => exhume::report::timeline::Format::Csv,
                 TimelineFormat::Jsonl => exhume::report::timeline::Format::Jsonl,
@@ -175,8 +178,14 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 ),
                 None => Box::new(std::io::stdout().lock()),
             };
-            match exhume::export::timeline(&t.bundle, &analysis, &opts, format, t.redact, &mut out)
-            {
+            match exhume::export::timeline(
+                &located.path,
+                &analysis,
+                &opts,
+                format,
+                t.redact,
+                &mut out,
+            ) {
                 Ok(export) => {
                     for p in export.problems.iter().filter(|_| !quiet) {
                         eprintln!("exhume: {}: {}", p.path, p.message);
@@ -205,6 +214,21 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             Ok(exit::OK)
         }
     }
+}
+
+/// The report names the input the analyst gave, and where inside it the bundle was found.
+fn found_at(
+    analysis: &mut exhume::Analysis,
+    input: &std::path::Path,
+    located: &exhume::bundle::shape::Located,
+) {
+    let b = &mut analysis.diagnosis.bundle;
+    b.path = input.display().to_string();
+    b.inside = located.inside.clone();
+    analysis
+        .diagnosis
+        .problems
+        .extend(located.problems.iter().cloned());
 }
 
 /// Writes to the file, or to stdout; a closed pipe (`| head`) is not an error.

@@ -374,6 +374,7 @@ mod tests {
                 "7000",
             ),
             kind: FactKind::Event(Event {
+                repeats: None,
                 channel: "System".into(),
                 provider: "Service Control Manager".into(),
                 event_id: 7000,

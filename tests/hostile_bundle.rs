@@ -133,7 +133,7 @@ fn backslash_names_from_compress_archive_are_read() {
 }
 
 #[test]
-fn duplicate_names_are_reported() {
+fn twin_names_are_each_read_and_reported() {
     let mut m = seed_members();
     m.push((
         "SETUP/exchangesetup.log".into(),
@@ -145,7 +145,13 @@ fn duplicate_names_are_reported() {
         a.diagnosis
             .problems
             .iter()
-            .any(|p| p.message.contains("duplicate name"))
+            .any(|p| p.message.contains("one name on Windows"))
+    );
+    assert!(
+        a.diagnosis
+            .used
+            .iter()
+            .any(|u| u.ends_with("ExchangeSetup.log (copy 2)"))
     );
 }
 

@@ -135,8 +135,10 @@ pub const LAYOUT: &[LayoutEntry] = &[
     },
 ];
 
-/// The kind of a bundle path, or `None` when the layout does not name it.
+/// The kind of a bundle path, or `None` when the layout does not name it. A twin's display
+/// path (`… (copy 2)`) has the kind of the name it shares.
 pub fn classify(path: &str) -> Option<ArtefactKind> {
+    let path = super::twins::base_path(path);
     LAYOUT
         .iter()
         .find(|e| glob_match(e.pattern, path))

@@ -126,18 +126,22 @@ pub enum ManifestError {
         "manifest.json has schema_version {0}, this exhume reads {SCHEMA_MAJOR}.x: upgrade exhume"
     )]
     UnsupportedVersion(String),
+    /// Not digits and dots (a fullwidth `１`, a word): damage, not a newer collector.
+    #[error("manifest.json's schema_version {0:?} is not a version number (such as \"1.0\")")]
+    NotAVersion(String),
 }
 
 impl Manifest {
     pub fn from_slice(bytes: &[u8]) -> Result<Manifest, ManifestError> {
         let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
         let m: Manifest = serde_json::from_slice(bytes)?;
-        let major = m
-            .schema_version
-            .split('.')
-            .next()
-            .and_then(|s| s.trim().parse::<u64>().ok());
-        if major != Some(SCHEMA_MAJOR) {
+        // ASCII digits only: `parse` would take none of `１.0`, and "upgrade exhume" would be
+        // wrong advice for a value that is no version at all.
+        let major = m.schema_version.split('.').next().unwrap_or("").trim();
+        if major.is_empty() || !major.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(ManifestError::NotAVersion(m.schema_version.clone()));
+        }
+        if major.parse::<u64>().ok() != Some(SCHEMA_MAJOR) {
             return Err(ManifestError::UnsupportedVersion(m.schema_version.clone()));
         }
         Ok(m)
@@ -193,5 +197,18 @@ mod tests {
         let e = Manifest::from_slice(br#"{"schema_version":"2.0"}"#).unwrap_err();
         assert!(e.to_string().contains("upgrade exhume"));
         assert!(Manifest::from_slice(b"not json").is_err());
+    }
+
+    #[test]
+    fn a_version_that_is_not_digits_is_not_told_to_upgrade() {
+        for v in ["\u{ff11}.0", "one", "", " .0", "1x.0", "-1.0"] {
+            let json = format!(r#"{{"schema_version":{v:?}}}"#);
+            let e = Manifest::from_slice(json.as_bytes()).unwrap_err();
+            assert!(matches!(e, ManifestError::NotAVersion(_)), "{v}: {e}");
+            assert!(!e.to_string().contains("upgrade"), "{e}");
+        }
+        let e = Manifest::from_slice(br#"{"schema_version":"12.3"}"#).unwrap_err();
+        assert!(matches!(e, ManifestError::UnsupportedVersion(_)));
+        assert!(Manifest::from_slice(br#"{"schema_version":" 1.7"}"#).is_ok());
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! What this layer guarantees (see `docs/security.md`): nothing is written to disk (members are
 //! streamed, never extracted); names are normalised (`\` or `/`) and
-//! `..`, absolute, drive-letter, NUL-bearing and duplicate names are refused; entry count, total
+//! `..`, absolute, drive-letter and NUL-bearing names are refused; twin names (one name on
+//! Windows) are each read ([`twins`]); entry count, total
 //! and per-member expanded size and compression ratio are capped *while reading*, so lying
 //! headers do not help; the bundle itself is only ever opened read-only.
 //!
@@ -12,12 +13,15 @@ pub mod layout;
 pub mod limits;
 pub mod manifest;
 mod reader;
+pub mod shape;
 mod source;
+mod twins;
 
 pub use layout::{ArtefactKind, classify};
 pub use limits::{Deadline, Limits};
 pub use manifest::{Custody, Manifest};
 pub use reader::LimitHit;
+pub use twins::base_path;
 
 use crate::facts::{Problem, Skipped};
 use sha2::{Digest, Sha256};
@@ -59,15 +63,19 @@ pub enum Error {
     },
     #[error("{path}: empty bundle, nothing to analyse")]
     Empty { path: PathBuf },
-    #[error("{0}")]
+    // Transparent: the error *is* the manifest's, so its text appears once in the cause chain.
+    #[error(transparent)]
     Manifest(#[from] manifest::ManifestError),
 }
 
 /// One file in the bundle.
 #[derive(Debug, Clone)]
 pub struct Entry {
-    /// Normalised bundle-relative path (`/` separators).
+    /// Normalised bundle-relative path (`/` separators); for the second and later of differing
+    /// twin members, a display path such as `setup/ExchangeSetup.log (copy 2)` (see [`twins`]).
     pub path: String,
+    /// The name as written in the bundle.
+    pub stored_as: String,
     pub kind: Option<ArtefactKind>,
     /// Expanded size as the container claims it (not trusted for limits).
     pub size: u64,
@@ -90,6 +98,8 @@ pub struct Bundle {
     pub form: Form,
     pub entries: Vec<Entry>,
     pub manifest: Option<Manifest>,
+    /// Why the bundle's manifest could not be used, when it has one (damaged, or twin manifests).
+    pub manifest_unusable: Option<String>,
     /// Members refused at open time, and other container-level damage.
     pub problems: Vec<Problem>,
     /// Members that are in the bundle but not readable as artefacts (directories excepted).
@@ -142,6 +152,7 @@ impl Bundle {
             .map(|r| Entry {
                 kind: classify(&r.path),
                 path: r.path,
+                stored_as: r.stored_as,
                 size: r.size,
                 compressed_size: r.compressed_size,
                 handle: r.handle,
@@ -152,6 +163,7 @@ impl Bundle {
             form,
             entries,
             manifest: None,
+            manifest_unusable: None,
             problems: Vec::new(),
             skipped: Vec::new(),
             limits: limits.clone(),
@@ -159,7 +171,24 @@ impl Bundle {
             bytes_read: AtomicU64::new(0),
             hashes: Mutex::new(BTreeMap::new()),
         };
-        if let Some(m) = bundle
+        let twins = twins::resolve(&mut bundle, |b, e| {
+            b.read_hashed(e, |_| ())
+                .and_then(|(_, digest)| digest)
+                .map_err(|e| e.to_string())
+        });
+        problems.extend(twins.problems);
+        if !twins.manifests.is_empty() {
+            let why = format!(
+                "the bundle holds {} different manifests under one name (manifest.json and {}): which one the collector wrote cannot be told",
+                twins.manifests.len() + 1,
+                twins.manifests.join(", ")
+            );
+            problems.push(Problem {
+                path: "manifest.json".into(),
+                message: format!("{why}; analysed without a manifest"),
+            });
+            bundle.manifest_unusable = Some(why);
+        } else if let Some(m) = bundle
             .entries
             .iter()
             .find(|e| e.kind == Some(ArtefactKind::Manifest))
@@ -171,15 +200,23 @@ impl Bundle {
                 Ok(()) => match Manifest::from_slice(&bytes) {
                     Ok(man) => bundle.manifest = Some(man),
                     Err(e @ manifest::ManifestError::UnsupportedVersion(_)) => return Err(e.into()),
-                    Err(e) => problems.push(Problem {
-                        path: m.path.clone(),
-                        message: format!("{e}; analysed without a manifest"),
-                    }),
+                    Err(e) => {
+                        problems.push(Problem {
+                            path: m.path.clone(),
+                            message: format!("{e}; analysed without a manifest"),
+                        });
+                        bundle.manifest_unusable = Some(e.to_string());
+                    }
                 },
-                Err(e) => problems.push(Problem {
-                    path: m.path.clone(),
-                    message: format!("cannot read the manifest: {e}; analysed without a manifest"),
-                }),
+                Err(e) => {
+                    problems.push(Problem {
+                        path: m.path.clone(),
+                        message: format!(
+                            "cannot read the manifest: {e}; analysed without a manifest"
+                        ),
+                    });
+                    bundle.manifest_unusable = Some(format!("cannot read the manifest: {e}"));
+                }
             }
         }
         bundle.problems.append(&mut problems);
@@ -201,8 +238,23 @@ impl Bundle {
         entry: &Entry,
         f: impl FnOnce(&mut dyn Read) -> T,
     ) -> Result<T, std::io::Error> {
+        let (out, digest) = self.read_hashed(entry, f)?;
+        self.hashes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(entry.path.clone(), digest.map_err(|e| e.to_string()));
+        Ok(out)
+    }
+
+    /// [`Bundle::with_reader`] without recording the digest: `f`'s result and the member's
+    /// (SHA-256, size).
+    fn read_hashed<T>(
+        &self,
+        entry: &Entry,
+        f: impl FnOnce(&mut dyn Read) -> T,
+    ) -> Result<(T, std::io::Result<(String, u64)>), std::io::Error> {
         let per_file = self.limits.max_file_bytes;
-        let (out, digest) = self.source.with_reader(&entry.handle, |raw| {
+        self.source.with_reader(&entry.handle, |raw| {
             let mut limited = reader::LimitedReader::new(
                 raw,
                 reader::Caps {
@@ -218,12 +270,7 @@ impl Bundle {
             let out = f(&mut hashing);
             let digest = hashing.finish();
             (out, digest)
-        })?;
-        self.hashes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(entry.path.clone(), digest.map_err(|e| e.to_string()));
-        Ok(out)
+        })
     }
 
     /// Hashes every member not yet read by a parser, in parallel.
@@ -316,10 +363,15 @@ impl Bundle {
         let manifest = self.manifest.as_ref()?;
         let hashes = self.member_hashes();
         let mut c = Custody::default();
-        let by_path: std::collections::HashMap<String, &Result<(String, u64), String>> = hashes
-            .iter()
-            .map(|(p, r)| (p.to_ascii_lowercase(), r))
-            .collect();
+        // Twin copies (`… (copy 2)`) answer for the one name they share.
+        let mut by_path: std::collections::HashMap<String, Vec<(&str, &MemberHash)>> =
+            std::collections::HashMap::new();
+        for (p, r) in &hashes {
+            by_path
+                .entry(base_path(p).to_ascii_lowercase())
+                .or_default()
+                .push((p, r));
+        }
         let mut listed = std::collections::HashSet::new();
         for f in &manifest.files {
             let key = f.path.replace('\\', "/").to_ascii_lowercase();
@@ -327,26 +379,39 @@ impl Bundle {
             if f.truncated {
                 c.truncated.push(f.path.clone());
             }
-            match by_path.get(&key) {
-                None => c.missing.push(f.path.clone()),
-                Some(Err(_)) => {} // unreadable: reported as a problem by whoever read it
-                Some(Ok((sha, size))) => {
-                    if sha.eq_ignore_ascii_case(&f.sha256) && *size == f.size {
-                        c.verified += 1;
-                    } else {
-                        c.altered.push(manifest::Altered {
-                            path: f.path.clone(),
-                            expected_sha256: f.sha256.to_ascii_lowercase(),
-                            actual_sha256: sha.clone(),
-                            expected_size: f.size,
-                            actual_size: *size,
-                        });
+            let Some(copies) = by_path.get(&key) else {
+                c.missing.push(f.path.clone());
+                continue;
+            };
+            let matches = |r: &MemberHash| matches!(r, Ok((sha, size)) if sha.eq_ignore_ascii_case(&f.sha256) && *size == f.size);
+            // Unreadable copies are reported as a problem by whoever read them.
+            if copies.iter().any(|(_, r)| matches(r)) {
+                c.verified += 1;
+                for (p, r) in copies {
+                    if r.is_ok() && !matches(r) {
+                        c.extra.push(p.to_string());
                     }
+                }
+                continue;
+            }
+            for (p, r) in copies {
+                if let Ok((sha, size)) = r {
+                    c.altered.push(manifest::Altered {
+                        path: if copies.len() > 1 {
+                            p.to_string()
+                        } else {
+                            f.path.clone()
+                        },
+                        expected_sha256: f.sha256.to_ascii_lowercase(),
+                        actual_sha256: sha.clone(),
+                        expected_size: f.size,
+                        actual_size: *size,
+                    });
                 }
             }
         }
         for (p, _) in &hashes {
-            let key = p.to_ascii_lowercase();
+            let key = base_path(p).to_ascii_lowercase();
             if !listed.contains(&key) && classify(p) != Some(ArtefactKind::Manifest) {
                 c.extra.push(p.clone());
             }

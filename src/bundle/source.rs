@@ -2,7 +2,6 @@
 
 use super::{Error, Limits, normalise_name};
 use crate::facts::{Problem, Skipped};
-use std::collections::HashSet;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -22,6 +21,8 @@ pub(super) enum Handle {
 
 pub(super) struct RawEntry {
     pub path: String,
+    /// The name as written in the bundle (before normalisation).
+    pub stored_as: String,
     pub size: u64,
     pub compressed_size: u64,
     pub handle: Handle,
@@ -140,7 +141,6 @@ pub(super) fn open_zip(path: &Path, limits: &Limits) -> Result<(Source, Listing)
             message: "members overlap inside the zip (a crafted archive); their contents may not be what they claim".into(),
         });
     }
-    let mut seen = HashSet::new();
     for i in 0..archive.len() {
         let member = match archive.by_index_raw(i) {
             Ok(m) => m,
@@ -182,15 +182,9 @@ pub(super) fn open_zip(path: &Path, limits: &Limits) -> Result<(Source, Listing)
             });
             continue;
         }
-        if !seen.insert(name.to_lowercase()) {
-            listing.problems.push(Problem {
-                path: name,
-                message: "duplicate name (names are case-insensitive on Windows); the second copy was not read".into(),
-            });
-            continue;
-        }
         listing.entries.push(RawEntry {
             path: name,
+            stored_as: raw_name,
             size: member.size(),
             compressed_size: member.compressed_size(),
             handle: Handle::ZipIndex(i),
@@ -262,6 +256,7 @@ pub(super) fn open_folder(root: &Path, limits: &Limits) -> Result<(Source, Listi
                 match normalise_name(&rel) {
                     Ok(name) => listing.entries.push(RawEntry {
                         path: name,
+                        stored_as: rel.clone(),
                         size: meta.len(),
                         compressed_size: meta.len(),
                         handle: Handle::Path(p),

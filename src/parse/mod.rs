@@ -9,6 +9,7 @@
 pub mod acl;
 pub mod apphost;
 pub mod csv;
+pub mod digest;
 pub mod evtx;
 pub mod host;
 pub mod reg;
@@ -76,6 +77,12 @@ pub struct EventFilter {
     /// Events kept so far by every EVTX parser of this analysis, so that
     /// [`Limits::max_events_kept`] holds for the bundle, not per file.
     pub kept: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    /// How far from a setup error an event is linked to it (`--link-window`); events within
+    /// reach of setup are kept one by one ([`digest::spans_near`]).
+    pub link_window: Option<chrono::Duration>,
+    /// Where the EVTX parsers put the events they keep, grouped ([`digest`]); set by
+    /// [`parse_bundle`] unless every event is kept one by one ([`EventFilter::all`]).
+    pub digest: Option<std::sync::Arc<std::sync::Mutex<digest::Digest>>>,
 }
 
 impl EventFilter {
@@ -95,6 +102,13 @@ impl EventFilter {
                 (n < limit).then_some(n + 1)
             })
             .is_ok()
+    }
+
+    /// Gives back `n` places of the budget (events folded into a count by the digest).
+    pub fn release(&self, n: usize) {
+        if n > 0 {
+            self.kept.fetch_sub(n, std::sync::atomic::Ordering::Relaxed);
+        }
     }
 }
 
@@ -129,6 +143,8 @@ pub struct Sink {
     /// stand, but what was lost may have shown a failure, so the verdict cannot call the
     /// server healthy. Says what was lost; [`Sink::absorbed`] adds to it.
     pub incomplete: Option<String>,
+    /// Events handed to the bundle's [`digest`] instead of kept in `facts`.
+    pub digested: u64,
     caps: Caps,
 }
 
@@ -165,6 +181,7 @@ impl Sink {
             problems: Vec::new(),
             event_counts: BTreeMap::new(),
             incomplete: None,
+            digested: 0,
             caps: Caps {
                 max_facts: limits.max_facts_per_file,
                 kept: 0,
@@ -325,7 +342,7 @@ pub fn parse_bundle(bundle: &Bundle, interest: &Interest) -> Parsed {
         Ignored,
     }
     let fact_bytes = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let parse_member = |entry: &Entry| {
+    let parse_member = |entry: &Entry, interest: &Interest| {
         let Some(kind) = entry.kind else {
             return Outcome::Skipped("unknown file: not part of the bundle layout".into());
         };
@@ -350,7 +367,7 @@ pub fn parse_bundle(bundle: &Bundle, interest: &Interest) -> Parsed {
             },
             Err(e) => {
                 // Facts read before the failure are kept; the member is still reported.
-                if sink.facts.is_empty() {
+                if sink.facts.is_empty() && sink.digested == 0 {
                     Outcome::Skipped(e.to_string())
                 } else {
                     sink.problem(&entry.path, format!("read only in part: {e}"));
@@ -374,23 +391,62 @@ pub fn parse_bundle(bundle: &Bundle, interest: &Interest) -> Parsed {
     });
     let done: Vec<std::sync::Mutex<Option<Outcome>>> =
         bundle.entries.iter().map(|_| Default::default()).collect();
-    rayon::scope_fifo(|scope| {
-        for &i in &order {
-            let (parse_member, slot) = (&parse_member, &done[i]);
-            let entry = &bundle.entries[i];
-            scope.spawn_fifo(move |_| {
-                let outcome = parse_member(entry);
-                *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(outcome);
-            });
+    let run = |members: &[usize], interest: &Interest| {
+        rayon::scope_fifo(|scope| {
+            for &i in members {
+                let (parse_member, slot) = (&parse_member, &done[i]);
+                let entry = &bundle.entries[i];
+                scope.spawn_fifo(move |_| {
+                    let outcome = parse_member(entry, interest);
+                    *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(outcome);
+                });
+            }
+        })
+    };
+    // Unless every event is wanted one by one, event logs are read after the rest, once the
+    // setup runs and errors say which events must be kept one by one ([`digest`]); the others
+    // are grouped as they are read, so memory does not grow with the logs.
+    let digest = if interest.events.all {
+        run(&order, interest);
+        None
+    } else {
+        let evtx_from =
+            order.partition_point(|i| bundle.entries[*i].kind != Some(ArtefactKind::Evtx));
+        run(&order[..evtx_from], interest);
+        let window = interest
+            .events
+            .link_window
+            .unwrap_or_else(|| chrono::Duration::minutes(crate::analysis::LINK_WINDOW_MINUTES));
+        let mut spans = Vec::new();
+        for slot in &done {
+            let slot = slot.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(Outcome::Used(sink) | Outcome::Partial(sink, _)) = slot.as_ref() {
+                spans.extend(digest::spans_near(&sink.facts, window));
+            }
         }
-    });
-    let outcomes = bundle.entries.iter().zip(done).filter_map(|(entry, m)| {
-        let outcome = m.into_inner().unwrap_or_else(|p| p.into_inner())?;
-        Some((entry, outcome))
-    });
+        let d = std::sync::Arc::new(std::sync::Mutex::new(digest::Digest::new(spans)));
+        let mut with_digest = interest.clone();
+        with_digest.events.digest = Some(d.clone());
+        run(&order[evtx_from..], &with_digest);
+        drop(with_digest);
+        let d = std::sync::Arc::try_unwrap(d)
+            .map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner()))
+            .unwrap_or_else(|d| std::mem::take(&mut *d.lock().unwrap_or_else(|p| p.into_inner())));
+        Some(d.into_facts())
+    };
+    let mut digested = digest.unwrap_or_default().into_iter().peekable();
+    let outcomes = bundle
+        .entries
+        .iter()
+        .zip(done)
+        .enumerate()
+        .filter_map(|(i, (entry, m))| {
+            let outcome = m.into_inner().unwrap_or_else(|p| p.into_inner())?;
+            Some((i, entry, outcome))
+        });
 
     let mut parsed = Parsed::default();
-    for (entry, outcome) in outcomes {
+    for (member, entry, outcome) in outcomes {
         let sink = match outcome {
             Outcome::Used(sink) => Some(sink),
             Outcome::Partial(sink, reason) => {
@@ -415,11 +471,16 @@ pub fn parse_bundle(bundle: &Bundle, interest: &Interest) -> Parsed {
         if let Some(sink) = sink {
             parsed.used.push(entry.path.clone());
             parsed.facts.extend(sink.facts);
+            while let Some((_, f)) = digested.next_if(|(m, _)| *m <= member) {
+                parsed.facts.push(f);
+            }
             parsed.problems.extend(sink.problems);
             for (k, v) in sink.event_counts {
                 *parsed.event_counts.entry(k).or_default() += v;
             }
         }
     }
+    // Events of a member whose outcome was lost (none expected): kept all the same.
+    parsed.facts.extend(digested.map(|(_, f)| f));
     parsed
 }

@@ -43,11 +43,13 @@ pub enum Backup {
 pub fn parse(input: &Input<'_>, sink: &mut Sink) -> Result<(), Error> {
     let path = input.path().to_string();
     let max_depth = input.limits.max_xml_depth;
-    let is_backup = path.to_ascii_lowercase().ends_with(".bak");
+    // A twin's display path (`… (copy 2)`) is the file it shares a name with.
+    let base = crate::bundle::base_path(&path);
+    let is_backup = base.to_ascii_lowercase().ends_with(".bak");
     let backup = if is_backup {
         Backup::IsBackup
     } else {
-        let want = format!("{}.bak", path.to_ascii_lowercase());
+        let want = format!("{}.bak", base.to_ascii_lowercase());
         match input
             .bundle
             .entries

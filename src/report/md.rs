@@ -81,6 +81,9 @@ fn header(o: &mut String, d: &Diagnosis) {
         view::label(&b.form),
         b.files
     );
+    if let Some(i) = &b.inside {
+        let _ = writeln!(o, "| Found inside it at | {} |", code(i, true));
+    }
     if let Some(h) = &b.sha256 {
         let _ = writeln!(o, "| SHA-256 | {} |", code(h, true));
     }

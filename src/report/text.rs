@@ -56,8 +56,13 @@ pub fn render(d: &Diagnosis, style: Style) -> String {
         o,
         "{}",
         p.dim(&format!(
-            "bundle {} ({}, host {}, {} files{}) · {}",
+            "bundle {}{} ({}, host {}, {} files{}) · {}",
             d.bundle.path,
+            d.bundle
+                .inside
+                .as_deref()
+                .map(|i| format!(", found inside it at {i}"))
+                .unwrap_or_default(),
             match d.bundle.form {
                 crate::bundle::Form::Zip => "zip",
                 crate::bundle::Form::Folder => "folder",

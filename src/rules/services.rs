@@ -117,7 +117,8 @@ pub fn who_disabled(ctx: &Context<'_>, service: &str, display: &str) -> Option<A
                 || is(e.data.get("param4"), service))
                 && is(e.data.get("param3"), "disabled")
         })
-        .filter_map(|(f, e)| f.time.map(|t| (ctx.clock.to_utc(t), f, e)))
+        // The latest of the events a fact stands for (`Event::latest`).
+        .filter_map(|(f, e)| e.latest(f.time).map(|t| (ctx.clock.to_utc(t), f, e)))
         .max_by_key(|(t, _, _)| *t);
     let find = "Group Policy, a script or a security product that sets start types";
     let Some((t, _, e)) = last else {

@@ -18,3 +18,5 @@ mod corpus;
 mod fuzz_regressions;
 mod verdict;
 mod absorbed;
+mod twins;
+mod messages;

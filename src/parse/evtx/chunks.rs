@@ -26,6 +26,9 @@ pub(super) struct Job<'a> {
     pub(super) quick: bool,
     /// `--max-seconds-per-file`: chunks not started by then are not read.
     pub(super) deadline: Option<Deadline>,
+    /// The member's place in the bundle, which orders its events among all files' in the
+    /// bundle's [`crate::parse::digest::Digest`].
+    pub(super) member: usize,
 }
 
 impl<'a> Job<'a> {
@@ -37,6 +40,7 @@ impl<'a> Job<'a> {
             settings: Arc::new(ParserSettings::new().indent(false)),
             quick: true,
             deadline: None,
+            member: 0,
         }
     }
 }
@@ -269,6 +273,7 @@ impl Worker {
                         let record_id = built.record_id.unwrap_or(record.event_record_id);
                         let user_sid = built.user_sid.map(|sid| (USER_SID_KEY.to_string(), sid));
                         let event = Event {
+                            repeats: None,
                             channel: c.channel.to_string(),
                             provider: c.counted_provider().to_string(),
                             event_id: c.event_id,
@@ -394,6 +399,7 @@ impl Worker {
             .or(header_time);
         let record_id = sys.record_id.unwrap_or(header_id);
         let event = Event {
+            repeats: None,
             channel: sys.channel.into_owned(),
             provider: provider.to_string(),
             event_id: sys.event_id,
@@ -429,7 +435,7 @@ fn event_fact(bundle_path: &str, event: Event, time: Option<DateTime<Utc>>) -> F
 }
 
 /// The record a kept event came from.
-fn record_of(f: &Fact) -> u64 {
+pub(super) fn record_of(f: &Fact) -> u64 {
     match f.evidence.locator.at {
         Position::Record(r) => r,
         _ => 0,

@@ -59,8 +59,15 @@ pub fn parse(input: &Input<'_>, sink: &mut Sink) -> Result<(), Error> {
     let summary = input
         .bundle
         .with_reader(input.entry, |r| {
+            let member = input
+                .bundle
+                .entries
+                .iter()
+                .position(|e| std::ptr::eq(e, input.entry))
+                .unwrap_or(usize::MAX);
             let job = Job {
                 deadline: Some(deadline),
+                member,
                 ..Job::new(&path, filter, limit)
             };
             read_stream(r, job, sink, None)
@@ -227,6 +234,7 @@ fn read_stream(
     let claimed = u64::from(u16::from_le_bytes([header[42], header[43]]));
     let tallies = std::sync::Mutex::new(Vec::new());
     let in_flight = AtomicUsize::new(0);
+    let digested = std::sync::atomic::AtomicU64::new(0);
     let parse_block = |block: Vec<Slot>| {
         let first = block.first().map_or(0, |s| s.number);
         let tally = block
@@ -240,6 +248,18 @@ fn read_stream(
         let mut tally = tally;
         if let Some(emit) = emit {
             emit(std::mem::take(&mut tally.facts));
+        } else if let Some(digest) = &job.filter.digest {
+            // Handed over block by block, so a file's wanted events are never all held.
+            let facts = std::mem::take(&mut tally.facts);
+            digested.fetch_add(facts.len() as u64, Ordering::Relaxed);
+            let mut d = digest.lock().unwrap_or_else(|p| p.into_inner());
+            let mut freed = 0;
+            for (i, f) in facts.into_iter().enumerate() {
+                let order = (job.member, chunks::record_of(&f), first, i as u32, 0);
+                freed += d.add(order, f);
+            }
+            drop(d);
+            job.filter.release(freed);
         }
         tallies
             .lock()
@@ -306,6 +326,7 @@ fn read_stream(
         .into_iter()
         .map(|(_, t)| t)
         .fold(Tally::default(), Tally::merge);
+    sink.digested += digested.into_inner();
     let summary = finish(tally, stub, claimed, job.bundle_path, job.limit, sink);
     match failure {
         Some(e) => Err(Error::from_io(e)),
@@ -553,6 +574,7 @@ mod tests {
         data.insert("param2".to_string(), "%%1058".to_string());
         data.insert("Binary".to_string(), "4D00".to_string());
         let e = Event {
+            repeats: None,
             channel: "System".into(),
             provider: "Service Control Manager".into(),
             event_id: 7000,

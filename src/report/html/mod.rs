@@ -186,6 +186,7 @@ fn facts(d: &Diagnosis) -> Markup {
             div { dt { "Status" } dd { (view::label(&d.status)) } }
             div { dt { "Host" } dd { (b.host.as_deref().unwrap_or("unknown")) } }
             div { dt { "Bundle" } dd { code { (b.path) } " (" (view::label(&b.form)) ", " (b.files) " files)" } }
+            @if let Some(i) = &b.inside { div { dt { "Found inside it at" } dd { code { (i) } } } }
             div { dt { "SHA-256" } dd { code { (b.sha256.as_deref().unwrap_or("not computed")) } } }
             div {
                 dt { "Manifest" }

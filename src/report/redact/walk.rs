@@ -42,8 +42,10 @@ impl Redactor {
             has_manifest: _,
             custody,
             files: _,
+            inside,
         } = bundle;
         self.apply(path);
+        self.opt(inside);
         self.opt(host);
         if let Some(c) = custody {
             self.all(&mut c.missing);

@@ -771,6 +771,7 @@ pub(super) fn facts(rule: &dyn Rule, log: &str, text: &[(&str, &str)], events: &
                     format!("{provider} {id}"),
                 ),
                 kind: FactKind::Event(Event {
+                    repeats: None,
                     channel: "Application".into(),
                     provider: provider.to_string(),
                     event_id: *id,

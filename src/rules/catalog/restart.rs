@@ -185,6 +185,7 @@ mod tests {
                 "System 1074 USER32",
             ),
             kind: FactKind::Event(Event {
+                repeats: None,
                 channel: "System".into(),
                 provider: "USER32".into(),
                 event_id: 1074,

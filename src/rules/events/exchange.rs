@@ -78,7 +78,7 @@ impl Rule for ActiveSyncErrors {
         let mut f = self.meta.finding(None, cite_events(&facts));
         f.title = format!(
             "Exchange ActiveSync logged {} errors and warnings ({})",
-            found.len(),
+            found.iter().map(|(_, e)| e.weight()).sum::<u64>(),
             id_tally(found.iter().map(|(_, e)| *e))
         );
         f.confidence = Confidence::High;
@@ -277,7 +277,7 @@ impl Rule for ExchangeServiceCrash {
                 f.title = format!(
                     "{process} crashed: {} (MSExchange Common 4999 ×{})",
                     what.join("; "),
-                    facts.len()
+                    facts.iter().map(|f| super::weight(f)).sum::<u64>()
                 );
                 f.confidence = Confidence::High;
                 f.time = earliest(ctx, &facts);

@@ -62,32 +62,44 @@ pub const MAX_CITED: usize = 8;
 
 /// Evidence for a group of events: the first and last few records, and a line for the others
 /// (their count and record range), so a finding about 500 identical errors stays readable.
+/// A fact standing for many events ([`crate::facts::Repeats`]) is never among the first or
+/// last few (`parse::digest` keeps them apart) and adds its count, records and files.
 pub fn cite_events(facts: &[&Fact]) -> Vec<Evidence> {
-    if facts.len() <= MAX_CITED {
+    if facts.len() <= MAX_CITED && facts.iter().all(|f| weight(f) == 1) {
         return facts.iter().map(|f| f.evidence.clone()).collect();
     }
     let head = MAX_CITED / 2;
     let tail = MAX_CITED - head;
+    let (head, tail) = (
+        head.min(facts.len()),
+        tail.min(facts.len().saturating_sub(head)),
+    );
     let mut out: Vec<Evidence> = facts[..head].iter().map(|f| f.evidence.clone()).collect();
     let middle = &facts[head..facts.len() - tail];
-    let records: Vec<u64> = middle
-        .iter()
-        .filter_map(|f| match f.evidence.locator.at {
-            crate::facts::Position::Record(r) => Some(r),
-            _ => None,
-        })
-        .collect();
+    let mut records: Vec<u64> = Vec::new();
+    let mut paths: std::collections::BTreeSet<&str> = std::collections::BTreeSet::new();
+    for f in middle {
+        match repeats(f) {
+            Some(r) => {
+                records.extend([r.records.0, r.records.1]);
+                paths.extend(r.paths.iter().map(String::as_str));
+            }
+            None => {
+                if let crate::facts::Position::Record(r) = f.evidence.locator.at {
+                    records.push(r);
+                }
+                paths.insert(f.evidence.locator.path.as_str());
+            }
+        }
+    }
     let range = match (records.iter().min(), records.iter().max()) {
         (Some(a), Some(b)) => format!(", records {a}–{b}"),
         _ => String::new(),
     };
-    let paths: std::collections::BTreeSet<&str> = middle
-        .iter()
-        .map(|f| f.evidence.locator.path.as_str())
-        .collect();
+    let count: u64 = middle.iter().map(|f| weight(f)).sum();
     out.push(Evidence::new(
         Locator::file(paths.into_iter().collect::<Vec<_>>().join(", ")),
-        format!("… {} more events like these{range}", middle.len()),
+        format!("… {count} more events like these{range}"),
     ));
     out.extend(
         facts[facts.len() - tail..]
@@ -95,6 +107,21 @@ pub fn cite_events(facts: &[&Fact]) -> Vec<Evidence> {
             .map(|f| f.evidence.clone()),
     );
     out
+}
+
+/// How many events a fact stands for ([`Event::weight`]); 1 for any other fact.
+pub fn weight(f: &Fact) -> u64 {
+    match &f.kind {
+        crate::facts::FactKind::Event(e) => e.weight(),
+        _ => 1,
+    }
+}
+
+fn repeats(f: &Fact) -> Option<&crate::facts::Repeats> {
+    match &f.kind {
+        crate::facts::FactKind::Event(e) => e.repeats.as_deref(),
+        _ => None,
+    }
 }
 
 /// The earliest time of `facts`, on the bundle's UTC clock.
@@ -108,9 +135,9 @@ pub fn earliest(ctx: &Context<'_>, facts: &[&Fact]) -> Option<DateTime<Utc>> {
 
 /// `7000 ×3, 7031 ×1`.
 pub fn id_tally<'a>(events: impl IntoIterator<Item = &'a Event>) -> String {
-    let mut by_id: BTreeMap<u32, usize> = BTreeMap::new();
+    let mut by_id: BTreeMap<u32, u64> = BTreeMap::new();
     for e in events {
-        *by_id.entry(e.event_id).or_default() += 1;
+        *by_id.entry(e.event_id).or_default() += e.weight();
     }
     by_id
         .iter()
@@ -195,6 +222,7 @@ pub(crate) mod testkit {
             APPLICATION
         };
         let e = Event {
+            repeats: None,
             channel: channel.into(),
             provider: provider.into(),
             event_id: id,

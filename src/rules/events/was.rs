@@ -89,7 +89,7 @@ impl Rule for WasListenerFailure {
                 f.title = format!(
                     "Listener channel for {} failed in the worker process serving {pool} (WAS 5139 ×{})",
                     protocols.into_iter().collect::<Vec<_>>().join(", "),
-                    facts.len()
+                    facts.iter().map(|f| super::weight(f)).sum::<u64>()
                 );
                 f.confidence = Confidence::High;
                 f.time = earliest(ctx, &facts);

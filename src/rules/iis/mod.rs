@@ -100,7 +100,9 @@ fn relative_of_bundle_path(path: &str) -> String {
 }
 
 fn is_backup_name(path: &str) -> bool {
-    path.to_ascii_lowercase().ends_with(".bak")
+    crate::bundle::base_path(path)
+        .to_ascii_lowercase()
+        .ends_with(".bak")
 }
 
 /// `Default Web Site/owa` → (`default web site`, `owa`); the last segment is the vdir.
