@@ -20,6 +20,9 @@ pub struct Options {
     pub keep_all_events: bool,
     /// How far from a setup error an event may be to be linked to it (default 5 minutes).
     pub link_window: Option<chrono::Duration>,
+    /// The setup logs' UTC offset in minutes, as the analyst knows it (`--utc-offset`): used
+    /// over anything the bundle says.
+    pub utc_offset: Option<i32>,
 }
 
 /// Default for [`Options::link_window`].
@@ -98,13 +101,20 @@ pub fn analyze_prepared(
     let sha256 = bundle.digest().ok();
 
     let facts = FactSet::new(parsed.facts);
-    let clock = timeline::choose_clock(
-        bundle
-            .manifest
-            .as_ref()
-            .and_then(|m| m.utc_offset_minutes()),
-        &facts,
-    );
+    let clock = match opts.utc_offset {
+        Some(offset_minutes) => timeline::Clock {
+            offset_minutes,
+            source: timeline::ClockSource::Given,
+            pairs: 0,
+        },
+        None => timeline::choose_clock(
+            bundle
+                .manifest
+                .as_ref()
+                .and_then(|m| m.utc_offset_minutes()),
+            &facts,
+        ),
+    };
     let ctx = Context {
         facts: &facts,
         clock: &clock,

@@ -189,6 +189,10 @@ pub struct AnalyzeArgs {
     /// Text report: every evidence line of every finding (by default the best three).
     #[arg(short, long)]
     pub verbose: bool,
+    /// The setup logs' UTC offset when you know it better than the bundle does, e.g. +11:00,
+    /// -05:00, +05:30: used to convert setup-log times and line them up with events.
+    #[arg(long, value_name = "+HH:MM", value_parser = parse_offset, allow_hyphen_values = true)]
+    pub utc_offset: Option<i32>,
     #[command(flatten)]
     pub rules: RuleArgs,
     #[command(flatten)]
@@ -209,8 +213,31 @@ pub struct TimelineArgs {
     /// does for the same bundle.
     #[arg(long)]
     pub redact: bool,
+    /// The setup logs' UTC offset when you know it better than the bundle does, e.g. +11:00,
+    /// -05:00, +05:30. Without it and without an offset in the bundle, setup-log rows keep
+    /// their local time, without `Z`, marked "UTC offset unknown".
+    #[arg(long, value_name = "+HH:MM", value_parser = parse_offset, allow_hyphen_values = true)]
+    pub utc_offset: Option<i32>,
     #[command(flatten)]
     pub limits: LimitArgs,
+}
+
+/// `+11:00`, `-05:00`, `+05:30`, `0`, `+1` → minutes east of UTC.
+pub fn parse_offset(s: &str) -> Result<i32, String> {
+    let bad = || format!("`{s}` is not a UTC offset (write it as +HH:MM or -HH:MM)");
+    let t = s.trim();
+    let (sign, rest) = match t.as_bytes().first() {
+        Some(b'+') => (1, &t[1..]),
+        Some(b'-') => (-1, &t[1..]),
+        _ => (1, t),
+    };
+    let (h, m) = rest.split_once(':').unwrap_or((rest, "0"));
+    let h: i32 = h.parse().map_err(|_| bad())?;
+    let m: i32 = m.parse().map_err(|_| bad())?;
+    if !(0..=14).contains(&h) || !(0..60).contains(&m) || h * 60 + m > 14 * 60 {
+        return Err(bad());
+    }
+    Ok(sign * (h * 60 + m))
 }
 
 #[derive(Debug, Args)]

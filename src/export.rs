@@ -16,7 +16,7 @@ use crate::facts::{FactKind, Problem};
 use crate::report::redact::Redactor;
 use crate::report::timeline::{Format, header, row};
 use crate::timeline::{Clock, TimelineEntry, entries_of, order};
-use std::collections::{BTreeSet, BinaryHeap};
+use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet};
 use std::io::{BufRead, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -33,10 +33,12 @@ pub enum Error {
     Io(#[from] std::io::Error),
 }
 
-/// What writing the timeline met on the way: the event logs' problem lines.
+/// What writing the timeline met on the way: the logs' problem lines, and how many rows are
+/// local times whose UTC offset is unknown.
 #[derive(Debug, Default)]
 pub struct Export {
     pub problems: Vec<Problem>,
+    pub local_rows: u64,
 }
 
 /// Writes the timeline of the bundle at `path`, already analysed as `analysis`, to `out`.
@@ -67,13 +69,20 @@ pub fn timeline(
     // Facts of the other artefacts, and events the event logs will not give again.
     let mut own = Vec::new();
     for f in analysis.facts.iter() {
-        let again = matches!(f.kind, FactKind::Event(_))
-            && streamed.contains(f.evidence.locator.path.as_str());
+        let again = match &f.kind {
+            // A fact standing for many events (`parse::digest`) names their logs, not one.
+            FactKind::Event(e) => match &e.repeats {
+                Some(r) => r.paths.iter().all(|p| streamed.contains(p.as_str())),
+                None => streamed.contains(f.evidence.locator.path.as_str()),
+            },
+            _ => false,
+        };
         if !again {
             entries_of(f, &analysis.clock, &mut own);
         }
     }
     push(own);
+    let mut problems = setup_lines(&bundle, analysis, opts, &push);
 
     let clock: &Clock = &analysis.clock;
     let emit = |facts: Vec<crate::facts::Fact>| {
@@ -83,7 +92,7 @@ pub fn timeline(
         }
         push(entries);
     };
-    let problems: Vec<Problem> = logs
+    let evtx_problems: Vec<Problem> = logs
         .par_iter()
         .with_max_len(1)
         .flat_map_iter(
@@ -96,7 +105,12 @@ pub fn timeline(
             },
         )
         .collect();
+    problems.extend(evtx_problems);
 
+    let tags = tags(analysis);
+    // Setup logs and the other artefacts were written on the collected server.
+    let host = analysis.diagnosis.bundle.host.clone().unwrap_or_default();
+    let mut local_rows = 0;
     let mut runs = runs.into_inner().unwrap_or_else(|p| p.into_inner());
     let mut redactor = None;
     if redact {
@@ -110,13 +124,95 @@ pub fn timeline(
     out.write_all(header(format).as_bytes())?;
     for e in runs.merged()? {
         let mut e = e?;
+        if let Some(ids) = tags.get(&e.locator) {
+            e.tag = ids.iter().cloned().collect::<Vec<_>>().join(";");
+        }
+        if e.computer.is_empty() {
+            e.computer.clone_from(&host);
+        }
+        local_rows += u64::from(e.local);
         if let Some(r) = redactor.as_mut() {
             r.apply_entry(&mut e);
         }
         out.write_all(row(format, &e).as_bytes())?;
     }
     out.flush()?;
-    Ok(Export { problems })
+    Ok(Export {
+        problems,
+        local_rows,
+    })
+}
+
+/// The finding ids that cite each locator.
+fn tags(analysis: &Analysis) -> HashMap<String, BTreeSet<String>> {
+    let mut tags: HashMap<String, BTreeSet<String>> = HashMap::new();
+    for f in &analysis.diagnosis.findings {
+        for e in &f.evidence {
+            tags.entry(e.locator.to_string())
+                .or_default()
+                .insert(f.id.clone());
+        }
+    }
+    tags
+}
+
+/// The setup-log lines a timeline shows besides those the analysis kept (tasks begun and
+/// ended, warnings, prerequisite checks): each setup log is read again for them, within the
+/// per-file fact limits, and the lines the analysis already has are not repeated.
+fn setup_lines(
+    bundle: &Bundle,
+    analysis: &Analysis,
+    opts: &Options,
+    push: &dyn Fn(Vec<TimelineEntry>),
+) -> Vec<Problem> {
+    let Ok(wanted) = regex::RegexSet::new(crate::timeline::TIMELINE_SETUP_LINES) else {
+        return Vec::new();
+    };
+    let known: HashSet<String> = analysis
+        .facts
+        .setup_lines()
+        .map(|(f, _)| f.evidence.locator.to_string())
+        .collect();
+    let mut problems = Vec::new();
+    for entry in bundle
+        .entries
+        .iter()
+        .filter(|e| e.kind == Some(ArtefactKind::SetupLog))
+    {
+        let mut sink = crate::parse::Sink::with_limits(&opts.limits, Default::default());
+        let read = bundle.with_reader(entry, |r| {
+            crate::parse::setup_log::parse_reader(
+                r,
+                &entry.path,
+                opts.limits.max_line_bytes,
+                Some(&wanted),
+                &mut sink,
+            )
+        });
+        sink.close(&entry.path);
+        let lost = match read
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()))
+        {
+            Err(e) => Some(e),
+            Ok(()) => sink.incomplete.take(),
+        };
+        if let Some(e) = lost {
+            problems.push(Problem {
+                path: entry.path.clone(),
+                message: format!("setup lines not all in the timeline: {e}"),
+            });
+        }
+        let mut entries = Vec::new();
+        for f in sink.facts.iter().filter(|f| {
+            matches!(f.kind, FactKind::SetupLine(_))
+                && !known.contains(&f.evidence.locator.to_string())
+        }) {
+            entries_of(f, &analysis.clock, &mut entries);
+        }
+        push(entries);
+    }
+    problems
 }
 
 /// Sorted runs of entries: the one being filled, and those written out.
@@ -269,6 +365,7 @@ mod tests {
             message: format!("m{second}"),
             source: "EVTX".into(),
             locator: locator.into(),
+            ..Default::default()
         }
     }
 

@@ -128,7 +128,8 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 ReportFormat::Text,
             )
             .map_err(anyhow::Error::msg)?;
-            let opts = a.limits.options_with(&a.rules);
+            let mut opts = a.limits.options_with(&a.rules);
+            opts.utc_offset = a.utc_offset;
             let located = exhume::bundle::shape::locate(&a.bundle, &opts.limits)?;
             let mut analysis = exhume::analyze(&located.path, &opts)?;
             found_at(&mut analysis, &a.bundle, &located);
@@ -164,7 +165,8 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 TimelineFormat::Csv,
             )
             .map_err(anyhow::Error::msg)?;
-            let opts = t.limits.options();
+            let mut opts = t.limits.options();
+            opts.utc_offset = t.utc_offset;
             let located = exhume::bundle::shape::locate(&t.bundle, &opts.limits)?;
             let analysis = exhume::analyze(&located.path, &opts)?;
             let format = match format {
@@ -189,6 +191,12 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 Ok(export) => {
                     for p in export.problems.iter().filter(|_| !quiet) {
                         eprintln!("exhume: {}: {}", p.path, p.message);
+                    }
+                    if export.local_rows > 0 && !quiet {
+                        eprintln!(
+                            "exhume: {} setup-log row(s) are local times with no known UTC offset: written without `Z`, marked \"UTC offset unknown\"; give the offset with --utc-offset +HH:MM",
+                            export.local_rows
+                        );
                     }
                 }
                 // A closed pipe (`| head`) is not an error.

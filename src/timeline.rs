@@ -20,6 +20,8 @@ pub enum ClockSource {
     Estimated,
     /// Nothing said: local time taken as UTC. Cross-file times may be off by hours.
     Assumed,
+    /// Given by the analyst (`--utc-offset`), over anything the bundle says.
+    Given,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -45,6 +47,12 @@ impl Clock {
         t.naive_utc() + Duration::minutes(self.offset_minutes as i64)
     }
 
+    /// Whether `stamp` is a local time this clock cannot place in UTC (no offset known): it is
+    /// then shown as written, never with a `Z`.
+    pub fn unknown_for(&self, stamp: Stamp) -> bool {
+        matches!(stamp, Stamp::Local(_)) && self.source == ClockSource::Assumed
+    }
+
     pub fn to_utc(&self, stamp: Stamp) -> DateTime<Utc> {
         match stamp {
             Stamp::Utc(t) => t,
@@ -64,6 +72,7 @@ impl Clock {
                 "no offset in the bundle; UTC{off} estimated from {} pair(s) of setup errors and service events that must coincide",
                 self.pairs
             ),
+            ClockSource::Given => format!("setup-log times converted with UTC{off} given with --utc-offset"),
             ClockSource::Assumed => "no offset in the bundle and nothing to estimate it from: setup-log local times are shown as if UTC".into(),
         }
     }
@@ -160,14 +169,32 @@ fn estimate(facts: &FactSet) -> Option<Clock> {
     })
 }
 
-/// One line of the merged timeline (Timesketch's columns plus a locator).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+/// One line of the merged timeline: Timesketch's columns, a locator, the event's own fields
+/// (Hayabusa's columns) and the findings that cite it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct TimelineEntry {
+    /// UTC; for a local time whose offset is unknown, the local time itself (see `local`).
     pub datetime: DateTime<Utc>,
+    /// A setup-log local time that no offset could turn into UTC: written without `Z`.
+    #[serde(default)]
+    pub local: bool,
     pub timestamp_desc: String,
     pub message: String,
     pub source: String,
     pub locator: String,
+    #[serde(default)]
+    pub event_id: Option<u32>,
+    #[serde(default)]
+    pub channel: String,
+    #[serde(default)]
+    pub provider: String,
+    #[serde(default)]
+    pub record_id: Option<u64>,
+    #[serde(default)]
+    pub computer: String,
+    /// Ids of the findings whose evidence is this row, `;`-separated.
+    #[serde(default)]
+    pub tag: String,
 }
 
 /// Every dated fact, ordered by time then locator (then content, so ties always come out in
@@ -192,27 +219,39 @@ pub fn order(a: &TimelineEntry, b: &TimelineEntry) -> std::cmp::Ordering {
 }
 
 /// The timeline entries of one fact: none if it has no time, two for a run with an end.
+/// Messages are whole (not the report's 300-character excerpts) and say their header once.
 pub fn entries_of(f: &crate::facts::Fact, clock: &Clock, out: &mut Vec<TimelineEntry>) {
     let Some(t) = f.time else { return };
-    let (desc, source, message) = match &f.kind {
+    let dated = |stamp: Stamp| (clock.to_utc(stamp), clock.unknown_for(stamp));
+    let setup = |desc: &str, stamp: Stamp, message: String| {
+        let (datetime, local) = dated(stamp);
+        TimelineEntry {
+            datetime,
+            local,
+            timestamp_desc: desc.into(),
+            message,
+            source: "ExchangeSetup.log".into(),
+            locator: f.evidence.locator.to_string(),
+            ..Default::default()
+        }
+    };
+    let entry = match &f.kind {
         FactKind::SetupRun(r) => {
             if let Some(end) = r.end {
-                out.push(TimelineEntry {
-                    datetime: clock.to_utc(Stamp::Local(end)),
-                    timestamp_desc: "Setup run ended".into(),
-                    message: format!(
+                out.push(setup(
+                    "Setup run ended",
+                    Stamp::Local(end),
+                    format!(
                         "Exchange {} setup {} ended: {:?}",
                         r.product,
                         r.version.as_deref().unwrap_or("?"),
                         r.outcome
                     ),
-                    source: "ExchangeSetup.log".into(),
-                    locator: f.evidence.locator.to_string(),
-                });
+                ));
             }
-            (
+            setup(
                 "Setup run started",
-                "ExchangeSetup.log",
+                t,
                 format!(
                     "Exchange {} setup {} started (mode {})",
                     r.product,
@@ -221,34 +260,79 @@ pub fn entries_of(f: &crate::facts::Fact, clock: &Clock, out: &mut Vec<TimelineE
                 ),
             )
         }
-        FactKind::SetupError(_) => (
-            "Setup error",
-            "ExchangeSetup.log",
-            f.evidence.excerpt.clone(),
-        ),
-        FactKind::SetupLine(_) => (
-            "Setup log line",
-            "ExchangeSetup.log",
-            f.evidence.excerpt.clone(),
-        ),
-        FactKind::Event(e) => (
-            "Event logged",
-            "EVTX",
-            format!(
-                "{} {} {}: {}",
-                e.channel, e.provider, e.event_id, f.evidence.excerpt
-            ),
-        ),
-        _ => ("Recorded", "bundle", f.evidence.excerpt.clone()),
+        FactKind::SetupError(e) => {
+            let text = if e.messages.is_empty() {
+                f.evidence.excerpt.clone()
+            } else {
+                format!("[ERROR] {}", e.messages.join(" "))
+            };
+            let message = match &e.task {
+                Some(task) => format!("{task}: {text}"),
+                None => text,
+            };
+            setup("Setup error", t, message)
+        }
+        FactKind::SetupLine(l) => setup(setup_line_desc(&l.text), t, l.text.clone()),
+        FactKind::Event(e) => {
+            let (datetime, local) = dated(t);
+            TimelineEntry {
+                datetime,
+                local,
+                timestamp_desc: "Event logged".into(),
+                message: crate::parse::evtx::excerpt(e),
+                source: "EVTX".into(),
+                locator: f.evidence.locator.to_string(),
+                event_id: Some(e.event_id),
+                channel: e.channel.clone(),
+                provider: e.provider.clone(),
+                record_id: Some(e.record_id),
+                computer: e.computer.clone(),
+                tag: String::new(),
+            }
+        }
+        _ => {
+            let (datetime, local) = dated(t);
+            TimelineEntry {
+                datetime,
+                local,
+                timestamp_desc: "Recorded".into(),
+                message: f.evidence.excerpt.clone(),
+                source: "bundle".into(),
+                locator: f.evidence.locator.to_string(),
+                ..Default::default()
+            }
+        }
     };
-    out.push(TimelineEntry {
-        datetime: clock.to_utc(t),
-        timestamp_desc: desc.into(),
-        message,
-        source: source.into(),
-        locator: f.evidence.locator.to_string(),
-    });
+    out.push(entry);
 }
+
+/// What a kept setup-log line marks.
+fn setup_line_desc(text: &str) -> &'static str {
+    const KINDS: &[(&str, &str)] = &[
+        ("Beginning processing ", "Setup task started"),
+        ("Ending processing ", "Setup task ended"),
+        ("[WARNING]", "Setup warning"),
+        ("Failed [Rule:", "Setup prerequisite failed"),
+        ("Evaluated [Rule:", "Setup prerequisite checked"),
+        ("Setup is stopping now", "Setup stopped"),
+    ];
+    KINDS
+        .iter()
+        .find(|(start, _)| text.starts_with(start))
+        .map_or("Setup log line", |(_, desc)| desc)
+}
+
+/// The setup-log lines `exhume timeline` shows besides those the rules ask for: tasks begun and
+/// ended, warnings, prerequisite checks and setup stopping.
+pub const TIMELINE_SETUP_LINES: &[&str] = &[
+    r"^Beginning processing ",
+    r"^Ending processing ",
+    r"^\[WARNING\]",
+    r"^Failed \[Rule:",
+    r"^Evaluated \[Rule:",
+    r"^Setup is stopping now",
+    r"^The following \d+ error\(s\) occurred",
+];
 
 /// A setup error and an event close to it in time that concern the same thing.
 #[derive(Debug, Clone, Serialize)]

@@ -223,7 +223,11 @@ fn every_corpus_file_is_read_with_verified_counts() {
             "{file}: facts kept (all wanted)"
         );
         match problem {
-            None => assert!(sink.problems.is_empty(), "{file}: {:?}", sink.problems),
+            None => {
+                assert!(sink.problems.is_empty(), "{file}: {:?}", sink.problems);
+                // Clean, dirty ("left open") or checksum-less headers alike: never read in part.
+                assert_eq!(sink.incomplete, None, "{file}: read in part");
+            }
             Some(start) => {
                 assert_eq!(sink.problems.len(), 1, "{file}: one line per file");
                 let msg = &sink.problems[0].message;
@@ -430,4 +434,44 @@ fn more_files_than_threads_in_a_small_pool_complete() {
         .map(|c| c.count)
         .sum();
     assert_eq!(total, 8 * 1881);
+}
+
+/// `plaso/System.evtx` (27 chunks, closed cleanly) with its last `wiped` chunks zeroed and the
+/// header's chunk count lowered to match, its checksum left stale or recomputed.
+fn with_end_wiped(root: &Path, wiped: usize, fix_checksum: bool) -> (tempfile::TempDir, PathBuf) {
+    let mut bytes = std::fs::read(root.join("plaso/System.evtx")).expect("corpus file");
+    let chunks = u16::from_le_bytes([bytes[42], bytes[43]]) as usize;
+    assert_eq!(chunks, 27, "the corpus file changed");
+    let kept = chunks - wiped;
+    bytes[4096 + kept * 65_536..4096 + chunks * 65_536].fill(0);
+    bytes[42..44].copy_from_slice(&(kept as u16).to_le_bytes());
+    bytes[16..24].copy_from_slice(&(kept as u64 - 1).to_le_bytes()); // last chunk number
+    if fix_checksum {
+        let crc = crc32fast::hash(&bytes[..120]);
+        bytes[124..128].copy_from_slice(&crc.to_le_bytes());
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("System.evtx");
+    std::fs::write(&path, bytes).expect("write");
+    (dir, path)
+}
+
+#[test]
+fn a_header_edited_to_hide_wiped_chunks_is_read_in_part() {
+    let Some(root) = corpus() else { return };
+    let (_clean, sink) = parse_all(&root.join("plaso/System.evtx"));
+    assert_eq!(sink.incomplete, None, "the untouched file is read whole");
+
+    // Stale checksum: the header was edited after the log was written.
+    let (_dir, path) = with_end_wiped(&root, 3, false);
+    let (summary, sink) = parse_all(&path);
+    assert_eq!(summary.chunks, 24);
+    let why = sink.incomplete.expect("read in part");
+    assert!(why.contains("checksum"), "{why}");
+
+    // Checksum recomputed too: the record ids the header says were given out are missing.
+    let (_dir, path) = with_end_wiped(&root, 3, true);
+    let (_, sink) = parse_all(&path);
+    let why = sink.incomplete.expect("read in part");
+    assert!(why.contains("record ids were given out"), "{why}");
 }

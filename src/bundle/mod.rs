@@ -9,6 +9,7 @@
 //!
 //! It knows nothing of what the files mean beyond the [`layout`] table.
 
+mod cdir;
 pub mod layout;
 pub mod limits;
 pub mod manifest;

@@ -2,6 +2,7 @@
 
 use super::{Error, Limits, normalise_name};
 use crate::facts::{Problem, Skipped};
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -59,17 +60,46 @@ impl Source {
     }
 }
 
-/// A read-only file that many readers can share, each with its own position.
+/// A read-only file that many readers can share, each with its own position; optionally with
+/// its end replaced by other bytes from some offset on (a rebuilt central directory, see
+/// [`super::cdir`]).
 #[derive(Clone)]
 pub(super) struct SharedFile {
     file: Arc<File>,
     pos: u64,
     len: u64,
+    tail: Option<(u64, Arc<[u8]>)>,
+}
+
+impl SharedFile {
+    /// The same file with everything from `at` on replaced by `tail`.
+    fn with_tail(&self, at: u64, tail: Vec<u8>) -> SharedFile {
+        SharedFile {
+            file: self.file.clone(),
+            pos: 0,
+            len: at + tail.len() as u64,
+            tail: Some((at, tail.into())),
+        }
+    }
 }
 
 impl Read for SharedFile {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = read_at(&self.file, buf, self.pos)?;
+        let n = match &self.tail {
+            Some((at, tail)) if self.pos >= *at => {
+                let from = usize::try_from(self.pos - at).unwrap_or(usize::MAX);
+                let rest = tail.get(from..).unwrap_or(&[]);
+                let n = rest.len().min(buf.len());
+                buf[..n].copy_from_slice(&rest[..n]);
+                n
+            }
+            Some((at, _)) => {
+                let room = usize::try_from(at - self.pos).unwrap_or(usize::MAX);
+                let n = room.min(buf.len());
+                read_at(&self.file, &mut buf[..n], self.pos)?
+            }
+            None => read_at(&self.file, buf, self.pos)?,
+        };
         self.pos += n as u64;
         Ok(n)
     }
@@ -108,14 +138,47 @@ pub(super) fn open_zip(path: &Path, limits: &Limits) -> Result<(Source, Listing)
         file: Arc::new(file),
         pos: 0,
         len,
+        tail: None,
     };
-    let mut archive = ZipArchive::new(shared).map_err(|e| Error::NotABundle {
-        path: path.to_path_buf(),
-        reason: match e {
-            zip::result::ZipError::InvalidArchive(_) => format!("damaged or truncated zip: {e}"),
-            other => other.to_string(),
+    let mut listing = Listing {
+        entries: Vec::new(),
+        problems: Vec::new(),
+        skipped: Vec::new(),
+    };
+    let opened = ZipArchive::new(shared.clone());
+    // Names as stored, by index, when the directory had to be rebuilt.
+    let mut names: Option<Vec<Vec<u8>>> = None;
+    let mut archive = match opened {
+        Ok(a) if !a.has_duplicate_names() => a,
+        opened => match tolerant(&shared, opened.is_err(), limits) {
+            Some(t) => {
+                for (name, why) in t.refused {
+                    let shown = String::from_utf8_lossy(&name).into_owned();
+                    let why = format!(
+                        "damaged zip header ({why}): this member cannot be read, the rest of the bundle was"
+                    );
+                    match normalise_name(&shown) {
+                        Ok(path) => listing.skipped.push(Skipped { path, reason: why }),
+                        Err(_) => listing.problems.push(Problem {
+                            path: shown.escape_debug().to_string(),
+                            message: why,
+                        }),
+                    }
+                }
+                names = Some(t.names);
+                t.archive
+            }
+            None => opened.map_err(|e| Error::NotABundle {
+                path: path.to_path_buf(),
+                reason: match e {
+                    zip::result::ZipError::InvalidArchive(_) => {
+                        format!("damaged or truncated zip: {e}")
+                    }
+                    other => other.to_string(),
+                },
+            })?,
         },
-    })?;
+    };
     if archive.len() > limits.max_entries {
         return Err(Error::TooManyEntries {
             path: path.to_path_buf(),
@@ -123,11 +186,6 @@ pub(super) fn open_zip(path: &Path, limits: &Limits) -> Result<(Source, Listing)
             limit: limits.max_entries,
         });
     }
-    let mut listing = Listing {
-        entries: Vec::new(),
-        problems: Vec::new(),
-        skipped: Vec::new(),
-    };
     if archive.has_duplicate_names() {
         listing.problems.push(Problem {
             path: "bundle".into(),
@@ -152,7 +210,8 @@ pub(super) fn open_zip(path: &Path, limits: &Limits) -> Result<(Source, Listing)
                 continue;
             }
         };
-        let raw_name = String::from_utf8_lossy(member.name_raw()).into_owned();
+        let stored = names.as_ref().and_then(|n| n.get(i)).map(Vec::as_slice);
+        let raw_name = String::from_utf8_lossy(stored.unwrap_or(member.name_raw())).into_owned();
         if member.is_dir() {
             continue;
         }
@@ -191,6 +250,64 @@ pub(super) fn open_zip(path: &Path, limits: &Limits) -> Result<(Source, Listing)
         });
     }
     Ok((Source::Zip(archive), listing))
+}
+
+/// What [`tolerant`] made of a zip the `zip` crate would not give whole.
+struct Tolerant {
+    archive: ZipArchive<SharedFile>,
+    /// Each member's name as stored, by index.
+    names: Vec<Vec<u8>>,
+    /// Members left out: (name as stored, why).
+    refused: Vec<(Vec<u8>, String)>,
+}
+
+/// Opens a zip whose directory the crate refused (`damaged`) or whose members share exact names,
+/// through a rebuilt directory: records the crate refuses on their own are left out, twins
+/// renamed. `None` when that does not give an archive either.
+fn tolerant(file: &SharedFile, damaged: bool, limits: &Limits) -> Option<Tolerant> {
+    let dir = super::cdir::read(file.len, |pos, buf| {
+        let mut f = file.clone();
+        f.seek(SeekFrom::Start(pos))?;
+        f.read_exact(buf)
+    })?;
+    if dir.records.is_empty() || dir.records.len() > limits.max_entries {
+        return None;
+    }
+    let mut kept = Vec::new();
+    let mut refused = Vec::new();
+    for r in &dir.records {
+        if damaged {
+            let alone = file.with_tail(dir.start, dir.rebuild([r]));
+            if let Err(e) = ZipArchive::new(alone) {
+                refused.push((r.name().to_vec(), e.to_string()));
+                continue;
+            }
+        }
+        kept.push(r);
+    }
+    // The crate keys members by name: a twin gets a name no member has (a NUL is never in a
+    // real one); its stored name is kept aside.
+    let mut seen = HashSet::new();
+    let mut records = Vec::new();
+    let mut names = Vec::new();
+    for (i, r) in kept.into_iter().enumerate() {
+        let name = r.name().to_vec();
+        if seen.insert(name.clone()) {
+            records.push(std::borrow::Cow::Borrowed(r));
+        } else {
+            let unique = [&name[..], format!("\0twin {i}").as_bytes()].concat();
+            records.push(std::borrow::Cow::Owned(r.renamed(&unique)?));
+        }
+        names.push(name);
+    }
+    let archive =
+        ZipArchive::new(file.with_tail(dir.start, dir.rebuild(records.iter().map(|r| &**r))))
+            .ok()?;
+    (archive.len() == names.len() && !names.is_empty()).then_some(Tolerant {
+        archive,
+        names,
+        refused,
+    })
 }
 
 pub(super) fn open_folder(root: &Path, limits: &Limits) -> Result<(Source, Listing), Error> {

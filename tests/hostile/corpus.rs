@@ -13,7 +13,7 @@ fn healthy() -> Vec<(String, Vec<u8>)> {
 }
 
 /// A raw zip of the healthy sample with `path` left out and `extra` members added.
-fn healthy_zip_with(without: &[&str], extra: Vec<Member>) -> Vec<u8> {
+pub(super) fn healthy_zip_with(without: &[&str], extra: Vec<Member>) -> Vec<u8> {
     let mut members: Vec<Member> = healthy()
         .iter()
         .filter(|(p, _)| !without.contains(&p.as_str()))
@@ -23,7 +23,7 @@ fn healthy_zip_with(without: &[&str], extra: Vec<Member>) -> Vec<u8> {
     rawzip::write(&members)
 }
 
-fn run_zip(bytes: &[u8], extra: &[&str]) -> (Run, tempfile::TempDir, PathBuf) {
+pub(super) fn run_zip(bytes: &[u8], extra: &[&str]) -> (Run, tempfile::TempDir, PathBuf) {
     let (dir, p) = temp_file("bundle.zip", bytes);
     (analyze(&p, extra), dir, p)
 }

@@ -20,3 +20,4 @@ mod verdict;
 mod absorbed;
 mod twins;
 mod messages;
+mod memory;

@@ -68,3 +68,40 @@ fn a_fullwidth_digit_is_not_a_version_and_not_told_to_upgrade() {
     );
     assert!(!all.iter().any(|m| m.contains("upgrade")), "{all:?}");
 }
+
+#[test]
+fn one_malformed_extra_field_skips_that_member_not_the_zip() {
+    use crate::rawzip::{Member, write};
+    let damaged = "system/software.csv";
+    let members: Vec<Member> = samplegen::scenarios::exchange2010_sp2(false)
+        .contents()
+        .iter()
+        .map(|(p, x)| {
+            let mut m = Member::deflated(p.as_bytes(), x);
+            if p == damaged {
+                // An NTFS extra field (0x000a) that claims 256 bytes and holds 4.
+                m.central_extra = vec![0x0a, 0x00, 0x00, 0x01, 1, 2, 3, 4];
+            }
+            m
+        })
+        .collect();
+    let (_d, p) = crate::common::temp_file("x.zip", &write(&members));
+    let d = exhume::analyze(&p, &exhume::Options::default())
+        .expect("the rest of the zip is read")
+        .diagnosis;
+    assert!(
+        d.skipped
+            .iter()
+            .any(|s| s.path == damaged && s.reason.contains("damaged zip header")),
+        "{:?}",
+        d.skipped
+    );
+    assert!(d.used.iter().any(|u| u == "setup/ExchangeSetup.log"));
+    assert!(d.bundle.has_manifest);
+    assert_ne!(d.status, Status::Healthy, "{}", d.verdict);
+    assert!(
+        d.missing_evidence.iter().any(|m| m.contains(damaged)),
+        "{:?}",
+        d.missing_evidence
+    );
+}

@@ -18,6 +18,8 @@ pub struct Member {
     pub same_offset_as: Option<usize>,
     /// Write sizes in a zip64 extra field, with 0xFFFFFFFF in the 32-bit fields.
     pub zip64: bool,
+    /// Extra-field bytes appended in the central directory record only, taken as given.
+    pub central_extra: Vec<u8>,
 }
 
 impl Member {
@@ -32,6 +34,7 @@ impl Member {
             unix_mode: None,
             same_offset_as: None,
             zip64: false,
+            central_extra: Vec::new(),
         }
     }
 
@@ -139,7 +142,7 @@ pub fn write(members: &[Member]) -> Vec<u8> {
         u32le(&mut central, c32);
         u32le(&mut central, s32);
         u16le(&mut central, m.name.len() as u16);
-        u16le(&mut central, extra.len() as u16);
+        u16le(&mut central, (extra.len() + m.central_extra.len()) as u16);
         u16le(&mut central, 0);
         u16le(&mut central, 0);
         u16le(&mut central, 0);
@@ -151,6 +154,7 @@ pub fn write(members: &[Member]) -> Vec<u8> {
         u32le(&mut central, offset);
         central.extend_from_slice(&m.name);
         central.extend_from_slice(&extra);
+        central.extend_from_slice(&m.central_extra);
     }
     let cd_offset = out.len() as u32;
     out.extend_from_slice(&central);

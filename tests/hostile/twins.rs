@@ -151,3 +151,20 @@ fn a_twin_manifest_makes_custody_unusable() {
         );
     }
 }
+
+#[test]
+fn exact_same_names_in_a_zip_are_each_read() {
+    // The `zip` crate keys members by name; a hand-written zip holds the name twice.
+    use crate::rawzip::{Member, write};
+    let mut members: Vec<Member> = exchange2010_sp2(false)
+        .contents()
+        .iter()
+        .map(|(p, x)| Member::deflated(p.as_bytes(), x))
+        .collect();
+    members.push(Member::deflated(LOG.as_bytes(), &failed_log()));
+    let (_d, p) = crate::common::temp_file("b.zip", &write(&members));
+    let d = exhume::analyze(&p, &exhume::Options::default())
+        .expect("analyses")
+        .diagnosis;
+    assert_failed_copy_read(&d, LOG);
+}

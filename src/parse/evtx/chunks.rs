@@ -95,6 +95,7 @@ impl Tally {
         a.chunks_uncounted += b.chunks_uncounted;
         a.not_kept += b.not_kept;
         a.chunks_timed_out += b.chunks_timed_out;
+        a.last_record_id = a.last_record_id.max(b.last_record_id);
         a.truncated_at = a.truncated_at.or(b.truncated_at);
         a.truncated_lost = a.truncated_lost.or(b.truncated_lost);
         self.first_error = match (self.first_error, other.first_error) {
@@ -154,7 +155,13 @@ impl Worker {
             self.read_chunk(job, slot, data, cut)
         }));
         let read = match outcome {
-            Ok(Ok(read)) => read,
+            Ok(Ok(read)) => {
+                if let Some(h) = &header {
+                    let s = &mut self.tally.summary;
+                    s.last_record_id = s.last_record_id.max(h.last_event_record_id);
+                }
+                read
+            }
             Ok(Err(e)) => {
                 self.unreadable(slot, header.as_ref(), format!("chunk {slot}: {e}"));
                 ChunkRead::default()

@@ -107,6 +107,8 @@ pub struct FileSummary {
     pub not_kept: u64,
     /// Chunk slots not read because `--max-seconds-per-file` ran out first.
     pub chunks_timed_out: u64,
+    /// The highest record id the headers of the chunks read say they end with.
+    pub last_record_id: u64,
 }
 
 impl FileSummary {
@@ -231,7 +233,7 @@ fn read_stream(
     emit: Option<Emit<'_>>,
 ) -> Result<FileSummary, Error> {
     let header = read_header(reader)?;
-    let claimed = u64::from(u16::from_le_bytes([header[42], header[43]]));
+    let file = FileHeader::of(&header);
     let tallies = std::sync::Mutex::new(Vec::new());
     let in_flight = AtomicUsize::new(0);
     let digested = std::sync::atomic::AtomicU64::new(0);
@@ -327,7 +329,7 @@ fn read_stream(
         .map(|(_, t)| t)
         .fold(Tally::default(), Tally::merge);
     sink.digested += digested.into_inner();
-    let summary = finish(tally, stub, claimed, job.bundle_path, job.limit, sink);
+    let summary = finish(tally, stub, &file, job.bundle_path, job.limit, sink);
     match failure {
         Some(e) => Err(Error::from_io(e)),
         None => Ok(summary),
@@ -392,7 +394,7 @@ fn read_up_to(reader: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
 fn finish(
     tally: Tally,
     stub: Option<u64>,
-    claimed: u64,
+    file: &FileHeader,
     bundle_path: &str,
     limit: usize,
     sink: &mut Sink,
@@ -418,12 +420,14 @@ fn finish(
     // The file header counts the chunks written: slots of zeros among them were wiped since
     // (a crash, a copy that failed half-way), and a file shorter than the count lost its end.
     // Said in the read-in-part reason, not as a second problem line.
-    if claimed > summary.chunks {
+    if file.chunks > summary.chunks {
         sink.incomplete = Some(format!(
             "the file header lists {} but only {} hold data: the rest were wiped or not copied",
-            plural(claimed, "chunk"),
+            plural(file.chunks, "chunk"),
             count(summary.chunks)
         ));
+    } else if let Some(why) = file.stale(&summary) {
+        sink.incomplete = Some(why);
     }
     if summary.not_kept > 0 {
         sink.problem(
@@ -452,6 +456,55 @@ fn finish(
         }
     }
     summary
+}
+
+/// What the 4 KiB file header says about the log as a whole.
+struct FileHeader {
+    /// Chunks written (offset 42).
+    chunks: u64,
+    /// The id the next record would get (offset 24).
+    next_record_id: u64,
+    /// Whether the CRC32 of the first 120 bytes (stored at 124) matches; `None` when none is
+    /// stored (0, as some tools write).
+    checksum_ok: Option<bool>,
+}
+
+impl FileHeader {
+    fn of(h: &[u8; FILE_HEADER_SIZE as usize]) -> FileHeader {
+        let u64_at = |at: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&h[at..at + 8]);
+            u64::from_le_bytes(b)
+        };
+        let stored = u32::from_le_bytes([h[124], h[125], h[126], h[127]]);
+        FileHeader {
+            chunks: u64::from(u16::from_le_bytes([h[42], h[43]])),
+            next_record_id: u64_at(24),
+            checksum_ok: (stored != 0).then(|| crc32fast::hash(&h[..120]) == stored),
+        }
+    }
+
+    /// Why the header no longer describes the chunks that follow it, when it was edited after
+    /// the log was written (a lowered chunk count hides wiped chunks at the end). A log left
+    /// open ("dirty") has a header that lags behind its chunks, never one ahead of them: its
+    /// next record id can be lower than the last record read, not higher, and its checksum
+    /// still matches what it says.
+    fn stale(&self, read: &FileSummary) -> Option<String> {
+        if self.checksum_ok == Some(false) {
+            return Some(
+                "the file header's checksum does not match the header: it was edited after the log was written, so chunks it no longer counts may be missing".into(),
+            );
+        }
+        let expected = read.last_record_id.checked_add(1)?;
+        // No record read at all says nothing about the ids; damage says it already.
+        (read.last_record_id > 0 && self.next_record_id > expected).then(|| {
+            format!(
+                "the file header says {} record ids were given out after the last one read ({}): those records are missing",
+                count(self.next_record_id - expected),
+                count(read.last_record_id)
+            )
+        })
+    }
 }
 
 /// Reads the 4 KiB file header, checking the `ElfFile\0` magic and that it is all there.

@@ -143,6 +143,9 @@ impl Redactor {
     pub fn learn_entry(&mut self, e: &TimelineEntry) {
         self.learn_text(&e.message);
         self.learn_text(&e.locator);
+        if !e.computer.is_empty() {
+            self.add_host(&e.computer);
+        }
     }
 
     /// Redacts every text of a timeline entry.
@@ -152,6 +155,7 @@ impl Redactor {
             &mut e.source,
             &mut e.locator,
             &mut e.timestamp_desc,
+            &mut e.computer,
         ] {
             self.apply(s);
         }

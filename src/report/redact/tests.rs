@@ -143,6 +143,7 @@ fn the_same_host_gets_the_same_token_in_the_report_and_the_timeline() {
             .into(),
         source: "EVTX".into(),
         locator: "evtx/System.evtx record 9".into(),
+        ..Default::default()
     });
     timeline(&a, &mut entries);
     analysis(&mut a);
