@@ -52,10 +52,12 @@ pub fn timeline(
 ) -> Result<Export, Error> {
     use rayon::prelude::*;
     let bundle = Bundle::open(path, &opts.limits)?;
+    // A log the analysis could not read is said once, as skipped, not read again.
+    let unread = unread(analysis);
     let logs: Vec<_> = bundle
         .entries
         .iter()
-        .filter(|e| e.kind == Some(ArtefactKind::Evtx))
+        .filter(|e| e.kind == Some(ArtefactKind::Evtx) && !unread.contains(e.path.as_str()))
         .collect();
     let streamed: BTreeSet<&str> = logs.iter().map(|e| e.path.as_str()).collect();
     let runs = Mutex::new(Runs::default());
@@ -82,7 +84,8 @@ pub fn timeline(
         }
     }
     push(own);
-    let mut problems = setup_lines(&bundle, analysis, opts, &push);
+    let mut problems = skipped(analysis);
+    problems.extend(setup_lines(&bundle, analysis, opts, &push));
 
     let clock: &Clock = &analysis.clock;
     let emit = |facts: Vec<crate::facts::Fact>| {
@@ -143,6 +146,40 @@ pub fn timeline(
     })
 }
 
+/// Members the analysis did not read: none of their rows is in the timeline, and the analyst
+/// is told why (the first [`SKIPPED_SAID`], then how many more).
+fn skipped(analysis: &Analysis) -> Vec<Problem> {
+    let all = &analysis.diagnosis.skipped;
+    let mut out: Vec<Problem> = all
+        .iter()
+        .take(SKIPPED_SAID)
+        .map(|s| Problem {
+            path: s.path.clone(),
+            message: format!("not in the timeline: {}", s.reason),
+        })
+        .collect();
+    if all.len() > SKIPPED_SAID {
+        out.push(Problem {
+            path: format!("{} more member(s)", all.len() - SKIPPED_SAID),
+            message: "not in the timeline either (`exhume analyze` lists them)".into(),
+        });
+    }
+    out
+}
+
+/// The members the analysis could not read.
+fn unread(analysis: &Analysis) -> HashSet<&str> {
+    analysis
+        .diagnosis
+        .skipped
+        .iter()
+        .map(|s| s.path.as_str())
+        .collect()
+}
+
+/// Skipped members named one by one on stderr.
+const SKIPPED_SAID: usize = 20;
+
 /// The finding ids that cite each locator.
 fn tags(analysis: &Analysis) -> HashMap<String, BTreeSet<String>> {
     let mut tags: HashMap<String, BTreeSet<String>> = HashMap::new();
@@ -173,11 +210,12 @@ fn setup_lines(
         .setup_lines()
         .map(|(f, _)| f.evidence.locator.to_string())
         .collect();
+    let unread = unread(analysis);
     let mut problems = Vec::new();
     for entry in bundle
         .entries
         .iter()
-        .filter(|e| e.kind == Some(ArtefactKind::SetupLog))
+        .filter(|e| e.kind == Some(ArtefactKind::SetupLog) && !unread.contains(e.path.as_str()))
     {
         let mut sink = crate::parse::Sink::with_limits(&opts.limits, Default::default());
         let read = bundle.with_reader(entry, |r| {
@@ -211,6 +249,32 @@ fn setup_lines(
             entries_of(f, &analysis.clock, &mut entries);
         }
         push(entries);
+        // Excerpts pasted without their time stamps: what they say has no place in time.
+        let undated = sink
+            .facts
+            .iter()
+            .filter(|f| {
+                f.time.is_none()
+                    && match f.kind {
+                        FactKind::SetupLine(_) => !known.contains(&f.evidence.locator.to_string()),
+                        FactKind::SetupRun(_) | FactKind::SetupError(_) => true,
+                        _ => false,
+                    }
+            })
+            .count()
+            + analysis
+                .facts
+                .setup_lines()
+                .filter(|(f, _)| f.time.is_none() && f.evidence.locator.path == entry.path)
+                .count();
+        if undated > 0 {
+            problems.push(Problem {
+                path: entry.path.clone(),
+                message: format!(
+                    "{undated} setup-log fact(s) carry no time stamp and are not in the timeline (`exhume analyze` reports them)"
+                ),
+            });
+        }
     }
     problems
 }

@@ -194,7 +194,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                     }
                     if export.local_rows > 0 && !quiet {
                         eprintln!(
-                            "exhume: {} setup-log row(s) are local times with no known UTC offset: written without `Z`, marked \"UTC offset unknown\"; give the offset with --utc-offset +HH:MM",
+                            "exhume: {} setup-log row(s) are local times with no known UTC offset: written without `Z`, marked \"UTC offset unknown\" and sorted as if UTC; give the offset with --utc-offset +HH:MM",
                             export.local_rows
                         );
                     }

@@ -361,3 +361,53 @@ fn redacted_rows_hide_the_server_in_every_column() {
         assert!(s(v, "computer").starts_with("host-"), "{v}");
     }
 }
+
+#[test]
+fn a_log_that_cannot_be_read_is_named_once_on_stderr() {
+    let log = "[02/12/2012 21:10:00.0000] [0] Starting Microsoft Exchange Server 2010 Setup\r\n\
+               [02/12/2012 21:15:40.0000] [1] Beginning processing Install-BridgeheadRole\r\n";
+    let dir = temp_folder(&[
+        ("setup/ExchangeSetup.log", log.as_bytes()),
+        ("evtx/System.evtx", b"this is no event log".as_slice()),
+    ]);
+    let out = exhume(&["timeline", &dir.path().to_string_lossy()]);
+    assert_eq!(out.status.code(), Some(0));
+    let err = String::from_utf8(out.stderr).unwrap();
+    let about: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("evtx/System.evtx"))
+        .collect();
+    assert_eq!(about.len(), 1, "{err}");
+    assert!(about[0].contains("not in the timeline"), "{err}");
+    // The setup log's rows are there all the same.
+    let csv = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        csv.contains("Beginning processing Install-BridgeheadRole"),
+        "{csv}"
+    );
+}
+
+/// An excerpt pasted without its time stamps (as in a ticket or a forum post): the analysis
+/// reads its error, the timeline has no time to put it at, and says so.
+#[test]
+fn undated_setup_facts_are_counted_on_stderr() {
+    let log = "Error:\r\n\
+               The following error was generated when \"$error.Clear();\r\n\
+               if ($RoleStartTransportService)\r\n\
+               {\r\n\
+               start-SetupService -ServiceName FMS\r\n\
+               }\r\n\
+               \" was run: \"Service 'FMS' failed to reach status 'Running' on this server.\".\r\n";
+    let dir = temp_folder(&[("setup/ExchangeSetup.log", log.as_bytes())]);
+    let path = dir.path().to_string_lossy().into_owned();
+    let out = exhume(&["timeline", &path]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8(out.stdout).unwrap().lines().count(), 1);
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("exhume: setup/ExchangeSetup.log: ")
+                && l.contains("no time stamp")),
+        "{err}"
+    );
+}
