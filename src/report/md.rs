@@ -573,7 +573,7 @@ mod tests {
         );
         assert!(md.contains("## Missing evidence"));
         assert!(md.contains("## Problems reading the bundle"));
-        assert!(md.contains("were not used"));
+        assert!(md.contains("One file in the bundle was not used"));
         assert_tables_are_rectangular(&md);
     }
 
