@@ -11,6 +11,10 @@
 //!   every `LAYOUT` pattern; the comment-based help documents every parameter;
 //! - fixture: a bundle laid out as the script writes one is analysed with no unknown file and
 //!   every file verified against the manifest;
+//! - localised: German, French, Spanish and unknown-language icacls output beside the SID
+//!   listing, through the whole analysis;
+//! - layout kinds: every `LAYOUT` kind read from a generated bundle shaped as the script writes
+//!   it, or skipped by design with its reason;
 //! - zip: the script's C# zip writer, compiled by mono's `mcs` in C# 2 mode, writes zips that
 //!   exhume reads with `/` names, valid CRCs and an intact chain of custody (skipped, with a
 //!   message, where mono is not installed).
@@ -26,8 +30,12 @@
 mod contract;
 #[path = "collector/fixture.rs"]
 mod fixture;
+#[path = "collector/layout_kinds.rs"]
+mod layout_kinds;
 #[path = "collector/lint.rs"]
 mod lint;
+#[path = "collector/localised.rs"]
+mod localised;
 #[path = "collector/ps.rs"]
 mod ps;
 #[path = "collector/zipwriter.rs"]
@@ -480,6 +488,51 @@ fn zip_writer_writes_zips_exhume_reads() {
     assert_eq!(methods["setup/empty.log"], zip::CompressionMethod::Stored);
     assert_eq!(methods["setup/big.log"], zip::CompressionMethod::Deflated);
     assert!(std::fs::metadata(&zip_only).unwrap().len() < 1_500_000);
+}
+
+#[test]
+fn zip_writer_keeps_the_other_files_when_one_fails_mid_run() {
+    let work = tempfile::tempdir().unwrap();
+    let Some(exe) = build_zip_writer(work.path()) else {
+        return;
+    };
+    // Five files; the third vanished between hashing and zipping (an antivirus quarantine, an
+    // I/O error): the writer rolls its entry back and goes on.
+    let mut members = Vec::new();
+    let mut want = BTreeMap::new();
+    for i in 0..5 {
+        let p = work.path().join(format!("f{i}.log"));
+        let body: Vec<u8> = format!("[03/11/2022 15:43:0{i}.0713] [1] line of file {i}\r\n")
+            .repeat(2000 + i * 500)
+            .into_bytes();
+        if i != 2 {
+            std::fs::write(&p, &body).unwrap();
+            want.insert(format!("setup/f{i}.log"), body);
+        }
+        members.push((p, format!("setup/f{i}.log")));
+    }
+    let zip = work.path().join("partial.zip");
+    let out = run_zip_writer(&exe, &zip, &members);
+    assert_eq!(out.status.code(), Some(3), "the failure was not reported");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("f2.log"));
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(&zip).unwrap()).unwrap();
+    assert_eq!(
+        archive.len(),
+        4,
+        "the entry list is not the four files written"
+    );
+    let mut got = BTreeMap::new();
+    for i in 0..archive.len() {
+        let mut m = archive.by_index(i).unwrap();
+        let mut bytes = Vec::new();
+        // Reading each entry to its end checks its CRC and that offsets still line up.
+        std::io::Read::read_to_end(&mut m, &mut bytes).unwrap();
+        got.insert(String::from_utf8_lossy(m.name_raw()).into_owned(), bytes);
+    }
+    assert!(got == want, "the zip's entries differ from the files given");
+    // The central directory is consistent with the local headers: exhume reads it too.
+    let raw = std::fs::read(&zip).unwrap();
+    assert_eq!(raw.windows(4).filter(|w| *w == b"PK\x01\x02").count(), 4);
 }
 
 #[test]
