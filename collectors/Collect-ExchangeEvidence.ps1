@@ -6,7 +6,9 @@
 .DESCRIPTION
     Run it once, from an elevated PowerShell prompt, on the Exchange server whose setup failed:
 
-        powershell -ExecutionPolicy Bypass -File .\Collect-ExchangeEvidence.ps1
+        powershell -NoProfile -ExecutionPolicy Bypass -File .\Collect-ExchangeEvidence.ps1
+
+    (-NoProfile: a profile that connects to Exchange would hang on a broken server.)
 
     It works on Windows PowerShell 2.0 (Windows Server 2008 R2 with Exchange 2010) up to 5.1,
     needs no module, and does not need Exchange to be running: it finds Exchange (2010 = v14,
@@ -14,7 +16,11 @@
     snap-in loads, it also records what Get-ExchangeServer says; when it does not, nothing is lost.
 
     It only reads: no service, registry key, IIS setting or file of the server is changed. It
-    writes a staging folder and the zip under -OutputPath, and nothing else.
+    writes into one folder of its own, exhume-<COMPUTERNAME>-<UTC time>, created under
+    -OutputPath (never under %windir%), and nothing else. It checks the free space first and
+    never collects more than -MaxSizeMB; each staged file is deleted as soon as it is zipped.
+    Secrets are removed while copying: machineKey validationKey/decryptionKey and connection-
+    string passwords become REMOVED-BY-COLLECTOR (method copy-redacted in the manifest).
 
     What it collects (the layout is the bundle contract, docs/bundle-format.md):
       setup/        C:\ExchangeSetupLogs: ExchangeSetup*.log, other *.log, *.msilog, ServiceState.xml
@@ -38,8 +44,10 @@
     kept and can be zipped by hand: exhume reads a folder as well as a zip.
 
 .PARAMETER OutputPath
-    Folder where the zip is written. Default: the current folder. The staging folder is created
-    there too and removed once the zip is written (see -KeepStaging).
+    Folder under which the collector creates its own dated folder (exhume-<COMPUTERNAME>-<UTC
+    time>) holding the staging folder and the zip. Default: the folder of the script. A folder
+    under %windir% (such as C:\Windows\System32, the current folder of an elevated prompt) is
+    refused.
 
 .PARAMETER Days
     Export only the last N days of each event log (0, the default, exports the whole log). Setup
@@ -59,14 +67,15 @@
     Keep the staging folder next to the zip.
 
 .EXAMPLE
-    powershell -ExecutionPolicy Bypass -File .\Collect-ExchangeEvidence.ps1
+    powershell -NoProfile -ExecutionPolicy Bypass -File .\Collect-ExchangeEvidence.ps1
 
-    Collects everything into <COMPUTERNAME>-<yyyyMMddTHHmmssZ>-exhume.zip in the current folder.
+    Collects everything into exhume-<COMPUTERNAME>-<yyyyMMddTHHmmssZ>\<COMPUTERNAME>-<yyyyMMddTHHmmssZ>-exhume.zip
+    beside the script.
 
 .EXAMPLE
     .\Collect-ExchangeEvidence.ps1 -OutputPath D:\Support -Days 14 -MaxSizeMB 512
 
-    Writes the zip to D:\Support, with the last 14 days of event logs, at most 512 MB collected.
+    Writes the zip under D:\Support\exhume-<COMPUTERNAME>-<time>, with the last 14 days of event logs, at most 512 MB collected.
 
 .EXAMPLE
     Get-Help .\Collect-ExchangeEvidence.ps1 -Full
@@ -80,7 +89,7 @@
     System.IO.FileInfo of the zip written (nothing when no zip could be written).
 
 .NOTES
-    Collector version 1.0.0, bundle schema 1.0. Needs an elevated prompt (some artefacts,
+    Collector version 1.1.0, bundle schema 1.0. Needs an elevated prompt (some artefacts,
     such as fltmc and parts of the registry, are only readable by administrators; without
     elevation they are listed as not collected).
 
@@ -99,7 +108,7 @@
 
 [CmdletBinding()]
 param(
-    [string]$OutputPath = '.',
+    [string]$OutputPath = '',
 
     [ValidateRange(0, 3650)]
     [int]$Days = 0,
@@ -111,6 +120,10 @@ param(
 
     [switch]$KeepStaging
 )
+
+# A profile may have turned strict mode on: reading a property a registry key or WMI object
+# lacks would then throw. The script is written for strict mode off.
+Set-StrictMode -Off
 
 # ----------------------------------------------------------------------------------------------
 # A 32-bit PowerShell on a 64-bit Windows sees the WOW6432Node registry view and a redirected
@@ -126,8 +139,11 @@ if ($env:PROCESSOR_ARCHITEW6432 -eq 'AMD64' -and [IntPtr]::Size -eq 4) {
                 if ($value.IsPresent) { $relaunch += ('-' + $key) }
             }
             else {
+                # "D:\A B\" would reach the child as D:\A B" (the \" escapes the quote).
+                $text = [string]$value
+                if ($text.EndsWith('\')) { $text += '.' }
                 $relaunch += ('-' + $key)
-                $relaunch += [string]$value
+                $relaunch += $text
             }
         }
         Write-Host 'Restarting in the 64-bit Windows PowerShell...'
@@ -139,7 +155,7 @@ if ($env:PROCESSOR_ARCHITEW6432 -eq 'AMD64' -and [IntPtr]::Size -eq 4) {
 $ErrorActionPreference = 'Continue'
 
 $script:CollectorName = 'Collect-ExchangeEvidence.ps1'
-$script:CollectorVersion = '1.0.0'
+$script:CollectorVersion = '1.1.0'
 $script:SchemaVersion = '1.0'
 $script:Activity = 'Collecting Exchange evidence for exhume'
 $script:Invariant = [System.Globalization.CultureInfo]::InvariantCulture
@@ -151,6 +167,11 @@ $script:UsedBytes = [long]0
 $script:Files = New-Object System.Collections.ArrayList
 $script:ZipItems = New-Object System.Collections.ArrayList
 $script:NotCollected = New-Object System.Collections.ArrayList
+$script:Skipped = New-Object System.Collections.ArrayList
+$script:SetupOffsets = New-Object System.Collections.ArrayList
+$script:KeepStaging = [bool]$KeepStaging
+$script:Redacted = 'REMOVED-BY-COLLECTOR'
+$script:MarginBytes = [long]512 * 1048576
 $script:PendingLog = New-Object System.Collections.ArrayList
 $script:LogPath = $null
 $script:Staging = $null
@@ -169,10 +190,11 @@ function Get-UtcStamp {
 }
 
 function Write-CollectorLog {
-    # Levels: INFO for what was done; WARN and ERROR only for what went wrong, because exhume
-    # reports every WARN and ERROR line of collector.log as a problem of the bundle.
+    # Levels: INFO for what was done; SKIP for a gap expected on this server (no IIS on an Edge
+    # server, no ClientAccess folder, no Exchange shell, fltmc unelevated); WARN and ERROR only
+    # for what went wrong, because exhume reports every WARN and ERROR line as a problem.
     param(
-        [ValidateSet('INFO', 'WARN', 'ERROR')]
+        [ValidateSet('INFO', 'SKIP', 'WARN', 'ERROR')]
         [string]$Level,
         [string]$Message
     )
@@ -184,7 +206,18 @@ function Write-CollectorLog {
     else {
         [void]$script:PendingLog.Add($line)
     }
-    if ($Level -eq 'INFO') { Write-Verbose $Message } else { Write-Warning $Message }
+    if ($Level -eq 'INFO' -or $Level -eq 'SKIP') { Write-Verbose $Message } else { Write-Warning $Message }
+}
+
+function Add-Skipped {
+    # An artefact this server does not have, by its role or setup: logged as SKIP and listed in
+    # the manifest's "skipped", not in "not_collected" (it is no missing evidence).
+    param([string]$What, [string]$Why)
+    $entry = New-Object System.Collections.Specialized.OrderedDictionary
+    $entry['what'] = $What
+    $entry['why'] = $Why
+    [void]$script:Skipped.Add($entry)
+    Write-CollectorLog -Level 'SKIP' -Message ('skipped: {0}: {1}' -f $What, $Why)
 }
 
 function Add-NotCollected {
@@ -455,6 +488,17 @@ function Register-BundleFile {
         Add-NotCollected -What $Name -Why ('{0} would exceed the -MaxSizeMB bound ({1} left); rerun with a larger -MaxSizeMB or a smaller -Days' -f (Format-Size $info.Length), (Format-Size (Get-RemainingBudget)))
         return $false
     }
+    # Hashed before it is listed: a file that cannot be read (an antivirus lock, an I/O error)
+    # is left out whole, and the zip never lists a file that is gone.
+    $sha = $null
+    if (-not $Unlisted) {
+        try { $sha = Get-Sha256Hex -Path $Target }
+        catch {
+            Remove-Item -LiteralPath $Target -Force -ErrorAction SilentlyContinue
+            Add-NotCollected -What $Name -Why ('the staged copy could not be hashed: ' + $_.Exception.Message)
+            return $false
+        }
+    }
     $item = New-OrderedMap
     $item['name'] = $Name
     $item['target'] = $Target
@@ -462,7 +506,6 @@ function Register-BundleFile {
     $item['time'] = $info.LastWriteTime
     [void]$script:ZipItems.Add($item)
     if (-not $Unlisted) {
-        $sha = Get-Sha256Hex -Path $Target
         $entry = New-OrderedMap
         $entry['path'] = $Name
         $entry['source'] = $Source
@@ -481,10 +524,12 @@ function Register-BundleFile {
 
 function Copy-FileTail {
     # Newest-first truncation: keeps the byte-order mark, then the last $MaxBytes bytes of the
-    # file starting at a line boundary, so the newest setup runs are kept whole.
+    # file starting at a line boundary, so the newest setup runs are kept whole. A log still
+    # being written is copied up to the length it had when opened.
     param([string]$Source, [string]$Target, [long]$MaxBytes)
     $in = Open-SharedRead -Path $Source
     try {
+        $length = $in.Length
         $head = New-Object byte[] 3
         $got = $in.Read($head, 0, 3)
         $bom = 0
@@ -492,7 +537,7 @@ function Copy-FileTail {
         if ($got -ge 3 -and $head[0] -eq 0xEF -and $head[1] -eq 0xBB -and $head[2] -eq 0xBF) { $bom = 3 }
         elseif ($got -ge 2 -and (($head[0] -eq 0xFF -and $head[1] -eq 0xFE) -or ($head[0] -eq 0xFE -and $head[1] -eq 0xFF))) { $bom = 2; $unit = 2 }
         # The copy (mark included) must stay within $MaxBytes.
-        $start = $in.Length - $MaxBytes + $bom
+        $start = $length - $MaxBytes + $bom
         if ($start -lt $bom) { $start = $bom }
         if ((($start - $bom) % $unit) -ne 0) { $start++ }
         # Move to the first character after the next line feed (LF, or LF 00 in UTF-16LE).
@@ -509,7 +554,7 @@ function Copy-FileTail {
         try {
             if ($bom -gt 0) { $out.Write($head, 0, $bom) }
             $in.Position = $start
-            Copy-StreamBytes -From $in -To $out
+            Copy-StreamBytes -From $in -To $out -Limit ($length - $start)
         }
         finally { $out.Close() }
     }
@@ -517,24 +562,65 @@ function Copy-FileTail {
 }
 
 function Copy-StreamBytes {
-    param($From, $To)
+    # Copies at most $Limit bytes (all when negative).
+    param($From, $To, [long]$Limit = -1)
     $buffer = New-Object byte[] 1048576
-    while ($true) {
-        $n = $From.Read($buffer, 0, $buffer.Length)
+    $left = $Limit
+    while ($Limit -lt 0 -or $left -gt 0) {
+        $want = $buffer.Length
+        if ($Limit -ge 0 -and $left -lt $want) { $want = [int]$left }
+        $n = $From.Read($buffer, 0, $want)
         if ($n -le 0) { break }
         $To.Write($buffer, 0, $n)
+        $left -= $n
     }
 }
 
 function Copy-FileShared {
+    # A log that grows while it is copied is copied up to the length it had when opened: what
+    # was measured against the budget is what is written.
     param([string]$Source, [string]$Target)
     $in = Open-SharedRead -Path $Source
     try {
+        $length = $in.Length
         $out = [System.IO.File]::Open($Target, [System.IO.FileMode]::Create, [System.IO.FileAccess]::Write, [System.IO.FileShare]::None)
-        try { Copy-StreamBytes -From $in -To $out }
+        try { Copy-StreamBytes -From $in -To $out -Limit $length }
         finally { $out.Close() }
     }
     finally { $in.Close() }
+}
+
+function Protect-StagedSecrets {
+    # Removes secrets from a staged configuration file, in place (the staged copy is ours; the
+    # server's file is never touched): machineKey validationKey/decryptionKey (a per-server key
+    # since CVE-2020-0688: whoever has it can forge ViewState) and the password part of
+    # connection strings. Each value becomes REMOVED-BY-COLLECTOR, so the XML stays valid and
+    # says what was removed. Returns how many values were removed.
+    param([string]$Path)
+    $reader = New-Object System.IO.StreamReader($Path, $script:Utf8NoBom, $true)
+    try { $text = $reader.ReadToEnd(); $encoding = $reader.CurrentEncoding }
+    finally { $reader.Close() }
+    $script:RedactCount = 0
+    $keyPattern = '(?i)(\b(?:validationKey|decryptionKey)\s*=\s*["''])([^"'']*)(["''])'
+    $text = [regex]::Replace($text, '(?is)<machineKey\b[^>]*>', {
+            param($m)
+            [regex]::Replace($m.Value, $keyPattern, {
+                    param($k)
+                    $v = $k.Groups[2].Value
+                    if ($v -eq '' -or $v -like 'AutoGenerate*' -or $v -eq $script:Redacted) { return $k.Value }
+                    $script:RedactCount++
+                    $k.Groups[1].Value + $script:Redacted + $k.Groups[3].Value
+                })
+        })
+    $text = [regex]::Replace($text, '(?i)((?:^|[;"''\s])(?:password|pwd|user password)\s*=\s*)([^;"''<]*)', {
+            param($m)
+            $v = $m.Groups[2].Value.Trim()
+            if ($v -eq '' -or $v -eq $script:Redacted) { return $m.Value }
+            $script:RedactCount++
+            $m.Groups[1].Value + $script:Redacted
+        })
+    if ($script:RedactCount -gt 0) { [System.IO.File]::WriteAllText($Path, $text, $encoding) }
+    $script:RedactCount
 }
 
 function Copy-ToBundle {
@@ -545,6 +631,7 @@ function Copy-ToBundle {
         [hashtable]$Values,
         [Parameter(Mandatory = $true)][string]$Source,
         [switch]$Tail,
+        [switch]$Redact,
         [long]$MaxBytes = 0
     )
     $name = $BundlePath
@@ -569,6 +656,13 @@ function Copy-ToBundle {
         else {
             Add-NotCollected -What $name -Why ('{0} is {1}, more than the {2} left under -MaxSizeMB' -f $Source, (Format-Size $file.Length), (Format-Size $cap))
             return
+        }
+        if ($Redact) {
+            $removed = Protect-StagedSecrets -Path $target
+            if ($removed -gt 0) {
+                $method = 'copy-redacted'
+                Write-CollectorLog -Level 'INFO' -Message ('{0}: {1} secret value(s) replaced by {2}' -f $name, $removed, $script:Redacted)
+            }
         }
         try { (Get-Item -LiteralPath $target -Force).LastWriteTimeUtc = $file.LastWriteTimeUtc } catch { }
         [void](Register-BundleFile -Name $name -Target $target -Source $file.FullName -Method $method -Truncated $truncated)
@@ -686,7 +780,7 @@ function Get-ExchangeShellFacts {
                 $why = 'the job failed'
                 if ($errors) { $why = [string]$errors[0] }
                 elseif ($job.ChildJobs[0].JobStateInfo.Reason) { $why = $job.ChildJobs[0].JobStateInfo.Reason.Message }
-                Add-NotCollected -What 'Get-ExchangeServer (optional EMS extra)' -Why $why
+                Add-Skipped -What 'Get-ExchangeServer (optional EMS extra)' -Why $why
                 return $null
             }
             $map = New-OrderedMap
@@ -694,7 +788,7 @@ function Get-ExchangeShellFacts {
             return $map
         }
         Stop-Job -Job $job
-        Add-NotCollected -What 'Get-ExchangeServer (optional EMS extra)' -Why 'no answer within 120 seconds'
+        Add-Skipped -What 'Get-ExchangeServer (optional EMS extra)' -Why 'no answer within 120 seconds'
         return $null
     }
     finally { Remove-Job -Job $job -Force -ErrorAction SilentlyContinue }
@@ -836,6 +930,18 @@ function Export-EventChannel {
     [void]$windows.Add($script:Days)
     foreach ($w in @(30, 7, 1)) { if ($script:Days -eq 0 -or $w -lt $script:Days) { [void]$windows.Add($w) } }
     $cap = Get-RemainingBudget
+    # Sized before anything is written: an export is never larger than the log file, so a log
+    # larger than what is left is exported for a window only, and none is started unless the
+    # whole log would fit in the free space (margin kept).
+    $fileSize = Get-EventLogFileSize -Channel $Channel
+    $free = Get-FreeBytes -Folder $Target
+    if ($fileSize -ge 0 -and $free -ge 0 -and $free - $script:MarginBytes -lt $fileSize) {
+        throw ('the log file is {0} and only {1} is free on the output drive ({2} kept free)' -f (Format-Size $fileSize), (Format-Size $free), (Format-Size $script:MarginBytes))
+    }
+    if ($fileSize -gt $cap -and $windows.Count -gt 1 -and $windows[0] -eq 0) {
+        Write-CollectorLog -Level 'INFO' -Message ('{0}: the log file is {1}, more than the {2} left: exporting the last days only' -f $Channel, (Format-Size $fileSize), (Format-Size $cap))
+        $windows.RemoveAt(0)
+    }
     $eplError = $null
     foreach ($w in $windows) {
         $arguments = @('epl', $Channel, $Target, '/ow:true')
@@ -850,7 +956,7 @@ function Export-EventChannel {
         $Note.Source = 'wevtutil epl ' + $Channel
         if ($w -gt 0) { $Note.Source += (' /q: last {0} day(s)' -f $w) }
         if ($length -le $cap) {
-            if ($w -ne $script:Days) {
+            if ($w -ne $script:Days -or $fileSize -gt $cap) {
                 $Note.Truncated = $true
                 Write-CollectorLog -Level 'WARN' -Message ('{0}: the whole log did not fit under -MaxSizeMB; only the last {1} day(s) were exported (truncated)' -f $Channel, $w)
             }
@@ -878,20 +984,46 @@ function Export-EventChannel {
 }
 
 function Get-EventChannels {
+    # The most useful logs first, so they get the budget: System and MSExchange Management,
+    # then the other Exchange channels, then Application (often the largest) and Defender.
     $channels = New-Object System.Collections.ArrayList
-    [void]$channels.Add('Application')
     [void]$channels.Add('System')
+    [void]$channels.Add('MSExchange Management')
     $r = Invoke-Native -FilePath (Get-SystemTool 'wevtutil.exe') -Arguments @('el')
     if ($r.ExitCode -ne 0) {
         Add-NotCollected -What 'list of event channels (wevtutil el)' -Why $r.Text.Trim()
-        [void]$channels.Add('MSExchange Management')
+        [void]$channels.Add('Application')
         return , $channels
     }
+    $defender = $false
     foreach ($line in $r.Lines) {
         $c = $line.Trim()
-        if ($c -like 'MSExchange*' -or $c -eq 'Microsoft-Windows-Windows Defender/Operational') { [void]$channels.Add($c) }
+        if ($c -like 'MSExchange*' -and $c -ne 'MSExchange Management') { [void]$channels.Add($c) }
+        if ($c -eq 'Microsoft-Windows-Windows Defender/Operational') { $defender = $true }
     }
+    [void]$channels.Add('Application')
+    if ($defender) { [void]$channels.Add('Microsoft-Windows-Windows Defender/Operational') }
     , $channels
+}
+
+function Get-EventLogFileSize {
+    # The size of a channel's log file from wevtutil gli (fileSize: bytes), -1 when unknown.
+    param([string]$Channel)
+    $r = Invoke-Native -FilePath (Get-SystemTool 'wevtutil.exe') -Arguments @('gli', $Channel)
+    if ($r.ExitCode -ne 0) { return [long]-1 }
+    foreach ($line in $r.Lines) {
+        if ($line -match '^\s*fileSize:\s*(\d+)') { return [long]$Matches[1] }
+    }
+    [long]-1
+}
+
+function Get-FreeBytes {
+    param([string]$Folder)
+    try {
+        $drive = New-Object System.IO.DriveInfo([System.IO.Path]::GetPathRoot($Folder))
+        return [long]$drive.AvailableFreeSpace
+    }
+    catch { return [long]-1 }
 }
 
 function Get-FilesUnder {
@@ -941,10 +1073,11 @@ function Write-Inventory {
                     continue
                 }
                 if ($rows -ge $MaxRows) { $full = $true; break }
-                $relative = $item.FullName.Substring($rootLength).TrimStart('\')
-                $line = (ConvertTo-CsvField $relative) + ',' + (ConvertTo-CsvField $item.Length.ToString($script:Invariant)) + ',' + (ConvertTo-CsvField $item.LastWriteTimeUtc.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", $script:Invariant))
-                $writer.WriteLine($line)
+                # Inline, not three function calls per row: Logging\ alone can hold 100 000 files.
+                $relative = $item.FullName.Substring($rootLength).TrimStart('\').Replace('"', '""')
+                $writer.WriteLine('"' + $relative + '","' + $item.Length.ToString($script:Invariant) + '","' + $item.LastWriteTimeUtc.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", $script:Invariant) + '"')
                 $rows++
+                if (($rows % 5000) -eq 0) { Write-Progress -Activity $script:Activity -Status ('Inventory of the install dir: {0} files listed' -f $rows) }
             }
         }
     }
@@ -1012,6 +1145,7 @@ function Get-SecurityProductRows {
             }
         }
     }
+    elseif (-not $script:Elevated) { Add-Skipped -What 'file-system minifilters (fltmc filters)' -Why 'fltmc needs an elevated prompt' }
     else { Add-NotCollected -What 'file-system minifilters (fltmc filters)' -Why ('fltmc exited with {0}: {1}' -f $r.ExitCode, $r.Text.Trim()) }
     , $rows
 }
@@ -1021,6 +1155,58 @@ function Write-Acl {
     $r = Invoke-Native -FilePath (Get-SystemTool 'icacls.exe') -Arguments @($Directory.TrimEnd('\'))
     if ($r.ExitCode -ne 0) { throw ('icacls exited with {0}: {1}' -f $r.ExitCode, $r.Text.Trim()) }
     Write-TextFile -Path $Target -Text ($r.Text + "`r`n")
+}
+
+function Get-AclRightsText {
+    # icacls' notation of one access rule: (I)(OI)(CI)(IO)(NP), (DENY), then F, M, RX, R, W or
+    # the specific rights (RD,X,RA,...).
+    param($Rule)
+    $t = ''
+    if ($Rule.IsInherited) { $t += '(I)' }
+    $inherit = [int]$Rule.InheritanceFlags
+    $propagate = [int]$Rule.PropagationFlags
+    if ($inherit -band 1) { $t += '(CI)' }
+    if ($inherit -band 2) { $t += '(OI)' }
+    if ($propagate -band 2) { $t += '(IO)' }
+    if ($propagate -band 1) { $t += '(NP)' }
+    if ([string]$Rule.AccessControlType -eq 'Deny') { $t += '(DENY)' }
+    $r = [long]$Rule.FileSystemRights
+    if ($r -lt 0) { $r += 4294967296 }
+    $named = @{ '2032127' = 'F'; '1245631' = 'M'; '1179817' = 'RX'; '1179785' = 'R'; '1180054' = 'W'; '268435456' = 'GA' }
+    $key = [string]$r
+    $synced = [string]($r -bor 1048576)
+    if ($named.ContainsKey($key)) { return $t + '(' + $named[$key] + ')' }
+    if ($named.ContainsKey($synced)) { return $t + '(' + $named[$synced] + ')' }
+    $bits = @(@(1, 'RD'), @(2, 'WD'), @(4, 'AD'), @(8, 'REA'), @(16, 'WEA'), @(32, 'X'), @(64, 'DC'), @(128, 'RA'),
+        @(256, 'WA'), @(65536, 'DE'), @(131072, 'RC'), @(262144, 'WDAC'), @(524288, 'WO'), @(1048576, 'S'),
+        @(2147483648, 'GR'), @(1073741824, 'GW'), @(536870912, 'GE'), @(268435456, 'GA'))
+    $parts = @()
+    foreach ($b in $bits) { if (($r -band [long]$b[0]) -ne 0) { $parts += $b[1] } }
+    if ($parts.Count -eq 0) { $parts += 'N' }
+    $t + '(' + [string]::Join(',', $parts) + ')'
+}
+
+function Write-AclSids {
+    # The same folder's ACL with every principal as its SID (Get-Acl, GetAccessRules by
+    # SecurityIdentifier, PowerShell 2.0), in icacls' layout: principal names are translated on
+    # non-English Windows (VORDEFINIERT\Benutzer), SIDs (S-1-5-32-545) are not.
+    param([string]$Directory, [string]$Target)
+    $acl = Get-Acl -LiteralPath $Directory -ErrorAction Stop
+    $rules = $acl.GetAccessRules($true, $true, [System.Security.Principal.SecurityIdentifier])
+    $dir = $Directory.TrimEnd('\')
+    $pad = ' ' * ($dir.Length + 1)
+    $sb = New-Object System.Text.StringBuilder
+    $first = $true
+    foreach ($rule in $rules) {
+        if ($first) { [void]$sb.Append($dir + ' ') } else { [void]$sb.Append($pad) }
+        $first = $false
+        [void]$sb.Append([string]$rule.IdentityReference.Value + ':' + (Get-AclRightsText -Rule $rule) + "`r`n")
+    }
+    if ($first) { throw ('no access rule on ' + $dir) }
+    # icacls' closing line, in English whatever the server's language: exhume reads a listing
+    # without it as cut short.
+    [void]$sb.Append("`r`nSuccessfully processed 1 files; Failed processing 0 files`r`n")
+    Write-TextFile -Path $Target -Text $sb.ToString()
 }
 
 # ==============================================================================================
@@ -1116,6 +1302,21 @@ namespace Exhume.Collector
             if (entries.Count >= 65535) throw new IOException("more than 65535 entries need ZIP64, which is not written");
             long headerOffset = output.Position;
             if (headerOffset > uint.MaxValue) throw new IOException("the zip passed 4 GiB, which needs ZIP64: collect less (-MaxSizeMB)");
+            try
+            {
+                AddAt(sourcePath, entryName, lastWrite, headerOffset);
+            }
+            catch
+            {
+                // Roll back: the zip stays what it was before this entry, and can go on.
+                output.SetLength(headerOffset);
+                output.Position = headerOffset;
+                throw;
+            }
+        }
+
+        private void AddAt(string sourcePath, string entryName, DateTime lastWrite, long headerOffset)
+        {
 
             Entry e = new Entry();
             e.Name = Encoding.UTF8.GetBytes(entryName);
@@ -1272,7 +1473,12 @@ function Write-ZipWithHelper {
         foreach ($item in $Items) {
             $i++
             Write-Progress -Activity $script:Activity -Status ('Zipping {0}' -f $item['name']) -PercentComplete ([int][Math]::Min(99, 100 * $i / [Math]::Max(1, $Items.Count)))
-            $zip.AddFile($item['target'], $item['name'], $item['time'])
+            # One file that cannot be read is left out (the writer rolls its entry back); the
+            # others are zipped. exhume then lists it as missing against the manifest.
+            try { $zip.AddFile($item['target'], $item['name'], $item['time']) }
+            catch { Write-Warning ('{0} could not be zipped: {1}' -f $item['name'], $_.Exception.Message); continue }
+            # Staged and zipped never both take the disk for long.
+            if (-not $script:KeepStaging) { Remove-Item -LiteralPath $item['target'] -Force -ErrorAction SilentlyContinue }
         }
         $zip.Finish()
     }
@@ -1311,8 +1517,13 @@ function Get-Crc32PowerShell {
 }
 
 function Write-ZipPowerShell {
-    # Stored entries only; slow (the CRC runs in PowerShell), but needs nothing but .NET 2.0.
+    # Stored entries only, and slow: the CRC-32 runs byte by byte in PowerShell (about 1 MB per
+    # 10 s on PowerShell 2.0), so it is only tried for small bundles; it needs New-Object on
+    # .NET types, which constrained language mode refuses as it refuses Add-Type.
     param([string]$ZipPath, $Items)
+    $total = [long]0
+    foreach ($item in $Items) { if (Test-Path -LiteralPath $item['target']) { $total += (Get-Item -LiteralPath $item['target'] -Force).Length } }
+    if ($total -gt 64 * 1048576) { throw ('the plain PowerShell zip writer would take hours for {0}: zip the folder by hand' -f (Format-Size $total)) }
     $table = Get-Crc32Table
     $out = [System.IO.File]::Open($ZipPath, [System.IO.FileMode]::CreateNew, [System.IO.FileAccess]::ReadWrite, [System.IO.FileShare]::None)
     $bw = New-Object System.IO.BinaryWriter($out)
@@ -1393,18 +1604,53 @@ $stamp = $startedUtc.ToString("yyyyMMdd'T'HHmmss'Z'", $script:Invariant)
 $hostName = ($env:COMPUTERNAME -replace '[^A-Za-z0-9._-]', '_')
 $baseName = '{0}-{1}-exhume' -f $hostName, $stamp
 
+# Everything is written into one folder of the collector's own, never under %windir% (the
+# current folder of an elevated prompt is C:\Windows\System32).
+if (-not $OutputPath) {
+    $OutputPath = '.'
+    if ($MyInvocation.MyCommand.Path) { $OutputPath = Split-Path -Parent $MyInvocation.MyCommand.Path }
+}
 try {
-    if (-not (Test-Path -LiteralPath $OutputPath)) { [void](New-Item -ItemType Directory -Path $OutputPath -Force -ErrorAction Stop) }
-    $outputFolder = (Resolve-Path -LiteralPath $OutputPath -ErrorAction Stop).ProviderPath
+    $base = [System.IO.Path]::GetFullPath((Join-Path (Resolve-Path -LiteralPath '.').ProviderPath $OutputPath))
+    if ([System.IO.Path]::IsPathRooted($OutputPath)) { $base = [System.IO.Path]::GetFullPath($OutputPath) }
+}
+catch {
+    Write-Error ('The output folder {0} is not a valid path: {1}' -f $OutputPath, $_.Exception.Message)
+    exit 2
+}
+$windir = [System.IO.Path]::GetFullPath($env:windir).TrimEnd('\') + '\'
+if (($base.TrimEnd('\') + '\').StartsWith($windir, [System.StringComparison]::OrdinalIgnoreCase)) {
+    Write-Error ('The output folder {0} is under {1}: the collector does not write there. Run it again with -OutputPath pointing elsewhere, such as -OutputPath C:\Support.' -f $base, $windir)
+    exit 2
+}
+# Room for the staging folder and the zip side by side at worst (each staged file is deleted
+# once zipped, and the zip is never larger than what it holds), plus a margin kept free.
+$free = Get-FreeBytes -Folder $base
+$need = 2 * $script:BudgetBytes + $script:MarginBytes
+$budgetNote = ''
+if ($free -ge 0 -and $free -lt $need) {
+    $fit = [long](($free - $script:MarginBytes) / 2)
+    if ($fit -lt 16 * 1048576) {
+        Write-Error ('Only {0} is free on the drive of {1}; the collector needs at least {2}. Free some space or use -OutputPath on another drive.' -f (Format-Size $free), $base, (Format-Size (32 * 1048576 + $script:MarginBytes)))
+        exit 2
+    }
+    $script:BudgetBytes = $fit
+    $budgetNote = ('only {0} free: -MaxSizeMB lowered to {1} MB' -f (Format-Size $free), [long]($fit / 1048576))
+}
+try {
+    $outputFolder = Join-Path $base ('exhume-' + $hostName + '-' + $stamp)
+    [void][System.IO.Directory]::CreateDirectory($outputFolder)
     $script:Staging = Join-Path $outputFolder ($baseName + '-staging')
     [void][System.IO.Directory]::CreateDirectory($script:Staging)
 }
 catch {
-    Write-Error ('Cannot write to the output folder {0}: {1}' -f $OutputPath, $_.Exception.Message)
+    Write-Error ('Cannot write to the output folder {0}: {1}' -f $base, $_.Exception.Message)
     exit 2
 }
 
+# UTF-8 with a byte-order mark, as bundle-format.md says of collector.log.
 $script:LogPath = Join-Path $script:Staging 'collector.log'
+[System.IO.File]::WriteAllBytes($script:LogPath, [byte[]](0xEF, 0xBB, 0xBF))
 foreach ($line in $script:PendingLog) { [System.IO.File]::AppendAllText($script:LogPath, $line + "`r`n", $script:Utf8NoBom) }
 $script:PendingLog.Clear()
 
@@ -1416,7 +1662,12 @@ try {
 catch { }
 
 Write-CollectorLog -Level 'INFO' -Message ('{0} {1} on {2}, PowerShell {3}, CLR {4}, {5}-bit' -f $script:CollectorName, $script:CollectorVersion, $env:COMPUTERNAME, $PSVersionTable.PSVersion, $PSVersionTable.CLRVersion, (8 * [IntPtr]::Size))
-Write-CollectorLog -Level 'INFO' -Message ('options: -OutputPath {0} -Days {1} -MaxSizeMB {2}' -f $outputFolder, $Days, $MaxSizeMB)
+Write-CollectorLog -Level 'INFO' -Message ('options: -OutputPath {0} -Days {1} -MaxSizeMB {2}; {3} free, {4} needed at most' -f $outputFolder, $Days, $MaxSizeMB, (Format-Size $free), (Format-Size $need))
+if ($budgetNote) { Write-CollectorLog -Level 'WARN' -Message $budgetNote }
+$script:FullLanguage = ([string]$ExecutionContext.SessionState.LanguageMode -eq 'FullLanguage')
+if (-not $script:FullLanguage) {
+    Write-CollectorLog -Level 'WARN' -Message ('PowerShell runs in {0} mode: .NET calls are refused, so much cannot be collected and no zip can be written; zip the folder by hand' -f $ExecutionContext.SessionState.LanguageMode)
+}
 if (-not $script:Elevated) {
     Write-CollectorLog -Level 'WARN' -Message 'not running elevated: some artefacts will be missing; run again from an elevated prompt (Run as administrator)'
 }
@@ -1445,7 +1696,7 @@ Invoke-Step -Name 'Host facts' -Action {
     if (-not $SkipExchangeShell -and $script:Exchange) {
         Write-Progress -Activity $script:Activity -Status 'Host facts: asking the Exchange Management Shell (at most 2 minutes)'
         try { $facts['exchange_server'] = Get-ExchangeShellFacts }
-        catch { Add-NotCollected -What 'Get-ExchangeServer (optional EMS extra)' -Why $_.Exception.Message }
+        catch { Add-Skipped -What 'Get-ExchangeServer (optional EMS extra)' -Why $_.Exception.Message }
     }
     $script:HostFacts = $facts
     Save-ToBundle -BundlePath 'system/host.json' -Source 'WMI, registry, .NET' -State @{ Facts = $facts } -Writer {
@@ -1475,9 +1726,9 @@ Invoke-Step -Name 'Registry exports' -Action {
 Invoke-Step -Name 'IIS applicationHost.config' -Action {
     $config = Join-Path $env:windir 'System32\inetsrv\config\applicationHost.config'
     if (Test-Path -LiteralPath $config) {
-        Copy-ToBundle -BundlePath 'iis/applicationHost.config' -Source $config
+        Copy-ToBundle -BundlePath 'iis/applicationHost.config' -Source $config -Redact
     }
-    else { Add-NotCollected -What 'iis/applicationHost.config' -Why ($config + ' does not exist (IIS not installed?)') }
+    else { Add-Skipped -What 'iis/applicationHost.config' -Why ($config + ' does not exist: IIS is not installed (an Edge Transport server has none)') }
 }
 
 Invoke-Step -Name 'web.config files' -Action {
@@ -1485,18 +1736,21 @@ Invoke-Step -Name 'web.config files' -Action {
     $install = $script:Exchange.InstallPath
     foreach ($top in @('ClientAccess', 'FrontEnd')) {
         $root = Join-Path $install $top
-        if (-not (Test-Path -LiteralPath $root)) { continue }
+        if (-not (Test-Path -LiteralPath $root)) {
+            Add-Skipped -What ('iis/webconfig/' + $top) -Why ($root + ' does not exist (no Client Access role on this server)')
+            continue
+        }
         foreach ($f in (Get-FilesUnder -Root $root)) {
             $relDir = $f.DirectoryName.Substring($install.Length).Trim('\')
             $leaf = $f.Name.ToLowerInvariant()
             if ($leaf -eq 'web.config') {
-                Copy-ToBundle -BundlePath 'iis/webconfig/{RelDir}/web.config' -Values @{ RelDir = $relDir } -Source $f.FullName
+                Copy-ToBundle -BundlePath 'iis/webconfig/{RelDir}/web.config' -Values @{ RelDir = $relDir } -Source $f.FullName -Redact
             }
             elseif ($leaf -eq 'web.config.bak') {
-                Copy-ToBundle -BundlePath 'iis/webconfig/{RelDir}/web.config.bak' -Values @{ RelDir = $relDir } -Source $f.FullName
+                Copy-ToBundle -BundlePath 'iis/webconfig/{RelDir}/web.config.bak' -Values @{ RelDir = $relDir } -Source $f.FullName -Redact
             }
             elseif ($leaf -eq 'sharedwebconfig.config') {
-                Copy-ToBundle -BundlePath 'iis/webconfig/{RelDir}/SharedWebConfig.config' -Values @{ RelDir = $relDir } -Source $f.FullName
+                Copy-ToBundle -BundlePath 'iis/webconfig/{RelDir}/SharedWebConfig.config' -Values @{ RelDir = $relDir } -Source $f.FullName -Redact
             }
         }
     }
@@ -1552,12 +1806,16 @@ Invoke-Step -Name 'Permissions (icacls)' -Action {
     foreach ($t in $targets) {
         $dir = Join-Path $install $t[1]
         if (-not (Test-Path -LiteralPath $dir)) {
-            if ($t[0] -ne 'frontend-owa-auth') { Add-NotCollected -What ('icacls ' + $dir) -Why 'folder does not exist' }
+            Add-Skipped -What ('icacls ' + $dir) -Why 'the folder does not exist (no Client Access role, or Exchange 2010 for FrontEnd)'
             continue
         }
         Save-ToBundle -BundlePath 'system/acl/{Name}.txt' -Values @{ Name = $t[0] } -Source ('icacls ' + $dir) -Method 'icacls' -State @{ Dir = $dir } -Writer {
             param($Target, $Note, $State)
             Write-Acl -Directory $State.Dir -Target $Target -Note $Note
+        }
+        Save-ToBundle -BundlePath 'system/acl/{Name}.txt' -Values @{ Name = $t[0] + '-sid' } -Source ('Get-Acl ' + $dir) -Method 'get-acl' -State @{ Dir = $dir } -Writer {
+            param($Target, $Note, $State)
+            Write-AclSids -Directory $State.Dir -Target $Target
         }
     }
 }
@@ -1576,24 +1834,35 @@ Invoke-Step -Name 'Setup logs' -Action {
         Add-NotCollected -What 'setup logs' -Why ($folder + ' does not exist')
         return
     }
-    # One log may take at most a quarter of the bound, so a 200 MB ExchangeSetup.log cannot
-    # crowd out the event logs; newest files first.
+    # One log may take at most a quarter of the bound and setup/ as a whole about half, so a
+    # 200 MB ExchangeSetup.log cannot crowd out the event logs; newest files first.
     $perLog = [long]([Math]::Max(1048576, $script:BudgetBytes / 4))
+    $setupEnd = $script:UsedBytes + [long]($script:BudgetBytes / 2)
     $files = @(Get-ChildItem -LiteralPath $folder -Force -ErrorAction Stop | Where-Object { -not $_.PSIsContainer } | Sort-Object LastWriteTime -Descending)
     foreach ($f in $files) {
         $n = $f.Name
         if ($n -like 'ExchangeSetup*.log') {
-            Copy-ToBundle -BundlePath 'setup/ExchangeSetup{Suffix}.log' -Values @{ Suffix = $f.BaseName.Substring(13) + '' } -Source $f.FullName -Tail -MaxBytes $perLog
+            # Setup logs are in local time: the UTC offset at their first and last write, which a
+            # daylight-saving change between setup and collection makes differ from today's.
+            foreach ($when in @($f.CreationTime, $f.LastWriteTime)) {
+                $o = New-OrderedMap
+                $o['path'] = 'setup/' + $n
+                $o['local_time'] = $when.ToString("yyyy-MM-dd'T'HH:mm:ss", $script:Invariant)
+                $o['utc_offset_minutes'] = [int][System.TimeZone]::CurrentTimeZone.GetUtcOffset($when).TotalMinutes
+                [void]$script:SetupOffsets.Add($o)
+            }
+            Copy-ToBundle -BundlePath 'setup/ExchangeSetup{Suffix}.log' -Values @{ Suffix = $f.BaseName.Substring(13) + '' } -Source $f.FullName -Tail -MaxBytes ([Math]::Min($perLog, [Math]::Max(0, $setupEnd - $script:UsedBytes)))
         }
     }
     foreach ($f in $files) {
         $n = $f.Name
         if ($n -like 'ExchangeSetup*.log') { continue }
+        $cap = [long][Math]::Min($perLog, [Math]::Max(1, $setupEnd - $script:UsedBytes))
         if ($n -like '*.log') {
-            Copy-ToBundle -BundlePath 'setup/{Name}.log' -Values @{ Name = $f.BaseName } -Source $f.FullName -Tail -MaxBytes $perLog
+            Copy-ToBundle -BundlePath 'setup/{Name}.log' -Values @{ Name = $f.BaseName } -Source $f.FullName -Tail -MaxBytes $cap
         }
         elseif ($n -like '*.msilog') {
-            Copy-ToBundle -BundlePath 'setup/{Name}.msilog' -Values @{ Name = $f.BaseName } -Source $f.FullName -Tail -MaxBytes $perLog
+            Copy-ToBundle -BundlePath 'setup/{Name}.msilog' -Values @{ Name = $f.BaseName } -Source $f.FullName -Tail -MaxBytes $cap
         }
         elseif ($n -eq 'ServiceState.xml') {
             Copy-ToBundle -BundlePath 'setup/ServiceState.xml' -Source $f.FullName
@@ -1671,6 +1940,7 @@ Invoke-Step -Name 'Manifest' -Action {
     $tz = New-OrderedMap
     $tz['utc_offset_minutes'] = [int][System.TimeZone]::CurrentTimeZone.GetUtcOffset([DateTime]::Now).TotalMinutes
     $tz['id'] = Get-TimeZoneId
+    $tz['setup_logs'] = $script:SetupOffsets
     $m['time_zone'] = $tz
     $ex = New-OrderedMap
     if ($script:Exchange) {
@@ -1685,6 +1955,7 @@ Invoke-Step -Name 'Manifest' -Action {
     $m['exchange'] = $ex
     $m['files'] = $script:Files
     $m['not_collected'] = $script:NotCollected
+    $m['skipped'] = $script:Skipped
     Save-ToBundle -BundlePath 'manifest.json' -Source 'collector' -Unlisted -NoBudget -State @{ Manifest = $m } -Writer {
         param($Target, $Note, $State)
         [System.IO.File]::WriteAllText($Target, (ConvertTo-JsonText -Value $State.Manifest), $script:Utf8NoBom)
@@ -1700,6 +1971,10 @@ foreach ($item in $script:ZipItems) { if ($item['name'] -eq 'manifest.json') { [
 foreach ($item in $script:ZipItems) { if ($item['name'] -ne 'manifest.json') { [void]$items.Add($item) } }
 $zipped = $false
 $zipWriter = $null
+if (-not $script:FullLanguage) {
+    Write-Warning 'Constrained language mode: no zip can be written.'
+}
+else {
 try {
     Write-ZipWithHelper -ZipPath $zipPath -Items $items
     $zipped = $true
@@ -1717,6 +1992,7 @@ catch {
         Write-Warning ('The zip could not be written: {0}' -f $_.Exception.Message)
         Remove-Item -LiteralPath $zipPath -Force -ErrorAction SilentlyContinue
     }
+}
 }
 Write-Progress -Activity $script:Activity -Completed
 

@@ -128,6 +128,7 @@ pub fn analyze_prepared(
     if let Some(c) = &custody {
         findings.extend(rules::custody::findings(c));
     }
+    findings.extend(rules::secrets::findings(&facts));
 
     let mut problems = bundle.problems.clone();
     problems.extend(parsed.problems);

@@ -132,6 +132,8 @@ pub enum FactKind {
     RoleState(RoleState),
     InstallPath(InstallPath),
     ServiceRegistry(ServiceRegistry),
+    /// IIS as `HKLM\SOFTWARE\Microsoft\InetStp` describes it.
+    IisSetup(IisSetup),
 
     // --- IIS --------------------------------------------------------------------------------
     UnexpandedToken(UnexpandedToken),
@@ -319,6 +321,15 @@ pub struct ServiceRegistry {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IisSetup {
+    /// `MajorVersion.MinorVersion` (`10.0`), else `VersionString`.
+    pub version: Option<String>,
+    pub install_path: Option<String>,
+    /// Components whose value under `InetStp\Components` is non-zero (`W3SVC`, `WindowsAuthentication`).
+    pub components: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct UnexpandedToken {
     pub token: String,
     pub attribute: String,
@@ -337,6 +348,10 @@ pub struct WebConfigFile {
     pub is_backup: bool,
     /// Native modules the file adds under `system.webServer/modules`.
     pub modules: Vec<String>,
+    /// Secrets left in clear (`machineKey validationKey`, a connection-string password): where
+    /// they are, never their values.
+    #[serde(default)]
+    pub secrets: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -483,6 +483,51 @@ fn zip_writer_writes_zips_exhume_reads() {
 }
 
 #[test]
+fn zip_writer_keeps_the_other_files_when_one_fails_mid_run() {
+    let work = tempfile::tempdir().unwrap();
+    let Some(exe) = build_zip_writer(work.path()) else {
+        return;
+    };
+    // Five files; the third vanished between hashing and zipping (an antivirus quarantine, an
+    // I/O error): the writer rolls its entry back and goes on.
+    let mut members = Vec::new();
+    let mut want = BTreeMap::new();
+    for i in 0..5 {
+        let p = work.path().join(format!("f{i}.log"));
+        let body: Vec<u8> = format!("[03/11/2022 15:43:0{i}.0713] [1] line of file {i}\r\n")
+            .repeat(2000 + i * 500)
+            .into_bytes();
+        if i != 2 {
+            std::fs::write(&p, &body).unwrap();
+            want.insert(format!("setup/f{i}.log"), body);
+        }
+        members.push((p, format!("setup/f{i}.log")));
+    }
+    let zip = work.path().join("partial.zip");
+    let out = run_zip_writer(&exe, &zip, &members);
+    assert_eq!(out.status.code(), Some(3), "the failure was not reported");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("f2.log"));
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(&zip).unwrap()).unwrap();
+    assert_eq!(
+        archive.len(),
+        4,
+        "the entry list is not the four files written"
+    );
+    let mut got = BTreeMap::new();
+    for i in 0..archive.len() {
+        let mut m = archive.by_index(i).unwrap();
+        let mut bytes = Vec::new();
+        // Reading each entry to its end checks its CRC and that offsets still line up.
+        std::io::Read::read_to_end(&mut m, &mut bytes).unwrap();
+        got.insert(String::from_utf8_lossy(m.name_raw()).into_owned(), bytes);
+    }
+    assert!(got == want, "the zip's entries differ from the files given");
+    // The central directory is consistent with the local headers: exhume reads it too.
+    let raw = std::fs::read(&zip).unwrap();
+    assert_eq!(raw.windows(4).filter(|w| *w == b"PK\x01\x02").count(), 4);
+}
+
+#[test]
 fn zip_writer_refuses_backslash_names() {
     let work = tempfile::tempdir().unwrap();
     let Some(exe) = build_zip_writer(work.path()) else {

@@ -17,7 +17,10 @@ use super::text::LineReader;
 use super::{Error, Input, Sink};
 use crate::facts::{AclEntry, Evidence, Fact, FactKind, Locator};
 
-/// Principals as icacls prints them, used when no indentation tells where the path ends.
+/// Principals as icacls prints them, used when no indentation tells where the path ends:
+/// English, and the authority and well-known names of localised Windows (German, French,
+/// Spanish, Portuguese, Italian, Dutch, Swedish, Polish, Russian). An unresolved SID is printed
+/// as `S-1-…`.
 const KNOWN_PRINCIPALS: &[&str] = &[
     "NT AUTHORITY\\",
     "BUILTIN\\",
@@ -28,6 +31,24 @@ const KNOWN_PRINCIPALS: &[&str] = &[
     "CREATOR GROUP",
     "Everyone",
     "S-1-",
+    "NT-AUTORITÄT\\",
+    "VORDEFINIERT\\",
+    "ERSTELLER-BESITZER",
+    "Jeder",
+    "AUTORITE NT\\",
+    "AUTORITÉ NT\\",
+    "CREATEUR PROPRIETAIRE",
+    "Tout le monde",
+    "AUTORIDAD NT\\",
+    "AUTORIDADE NT\\",
+    "Todos",
+    "NT-INSTANS\\",
+    "NT INSTANS\\",
+    "ZARZĄDZANIE NT\\",
+    "Wszyscy",
+    "Iedereen",
+    "Alla",
+    "Все",
 ];
 
 pub fn parse(input: &Input<'_>, sink: &mut Sink) -> Result<(), Error> {
@@ -91,6 +112,13 @@ pub fn parse_reader(
             ),
         );
     }
+    if st.entries > 0 && st.summaries == 0 {
+        // icacls (and the collector's SID listing) always end with the summary line: without it
+        // the listing was cut short, and the missing entries may be the ones that matter.
+        sink.absorbed(
+            "no closing `Successfully processed … files` line: the listing may be cut short",
+        );
+    }
     if st.entries == 0 && st.summaries == 0 {
         return Err(Error::format(
             "icacls output",
@@ -108,7 +136,7 @@ impl State<'_> {
             self.target = None;
             return;
         }
-        if trimmed.starts_with("Successfully processed") {
+        if is_summary(line) {
             self.resolve_alone(sink);
             self.target = None;
             self.summaries += 1;
@@ -217,6 +245,30 @@ impl State<'_> {
         });
         true
     }
+}
+
+/// icacls' closing line, in any language: `Successfully processed 1 files; Failed processing 0
+/// files`, `1 Dateien erfolgreich verarbeitet, bei 0 Dateien ist ein Verarbeitungsfehler
+/// aufgetreten.`, `1 fichiers correctement traités ; échec du traitement de 0 fichiers`, `Se
+/// procesaron correctamente 1 archivos; error al procesar 0 archivos`. What they share: not
+/// indented, no `:(` entry, no path, and exactly two numbers (processed, failed).
+fn is_summary(line: &str) -> bool {
+    let t = line.trim();
+    if t.starts_with("Successfully processed") {
+        return true;
+    }
+    if line.starts_with([' ', '\t'])
+        || t.contains(":(")
+        || t.contains('\\')
+        || t.get(1..3) == Some(":\\")
+    {
+        return false;
+    }
+    let numbers = t
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .count();
+    numbers == 2 && t.chars().filter(|c| c.is_alphabetic()).count() >= 8
 }
 
 /// The byte index of the space between the path and the principal in `path principal`.
@@ -330,6 +382,92 @@ mod tests {
         assert_eq!(e[1].1.principal, "CREATOR OWNER");
         assert_eq!(e[2].1.principal, "CONTOSO\\admin");
         assert!(sink.problems.iter().any(|p| p.message.contains("line 4")));
+    }
+
+    /// `icacls <owa\auth>` on German, French and Spanish Windows: translated authorities,
+    /// group names and closing line.
+    fn localised(lang: &str) -> String {
+        let target = "C:\\Program Files\\Microsoft\\Exchange Server\\V15\\ClientAccess\\Owa\\auth";
+        let (entries, summary): (&[&str], &str) = match lang {
+            "de" => (
+                &[
+                    "NT-AUTORITÄT\\Authentifizierte Benutzer:(OI)(CI)(RX)",
+                    "NT-AUTORITÄT\\SYSTEM:(I)(OI)(CI)(F)",
+                    "VORDEFINIERT\\Administratoren:(I)(OI)(CI)(F)",
+                    "VORDEFINIERT\\Benutzer:(I)(OI)(CI)(RX)",
+                    "ERSTELLER-BESITZER:(I)(OI)(CI)(IO)(F)",
+                ],
+                "1 Dateien erfolgreich verarbeitet, bei 0 Dateien ist ein Verarbeitungsfehler aufgetreten.",
+            ),
+            "fr" => (
+                &[
+                    "AUTORITE NT\\Utilisateurs authentifiés:(OI)(CI)(RX)",
+                    "AUTORITE NT\\Système:(I)(OI)(CI)(F)",
+                    "BUILTIN\\Administrateurs:(I)(OI)(CI)(F)",
+                    "BUILTIN\\Utilisateurs:(I)(OI)(CI)(RX)",
+                    "CREATEUR PROPRIETAIRE:(I)(OI)(CI)(IO)(F)",
+                ],
+                "1 fichiers correctement traités ; échec du traitement de 0 fichiers",
+            ),
+            _ => (
+                &[
+                    "NT AUTHORITY\\Usuarios autentificados:(OI)(CI)(RX)",
+                    "NT AUTHORITY\\SYSTEM:(I)(OI)(CI)(F)",
+                    "BUILTIN\\Administradores:(I)(OI)(CI)(F)",
+                    "BUILTIN\\Usuarios:(I)(OI)(CI)(RX)",
+                    "CREATOR OWNER:(I)(OI)(CI)(IO)(F)",
+                ],
+                "Se procesaron correctamente 1 archivos; error al procesar 0 archivos",
+            ),
+        };
+        let pad = " ".repeat(target.chars().count() + 1);
+        let mut out = format!("{target} {}\r\n", entries[0]);
+        for e in &entries[1..] {
+            out.push_str(&format!("{pad}{e}\r\n"));
+        }
+        out.push_str(&format!("\r\n{summary}\r\n\r\n"));
+        out
+    }
+
+    #[test]
+    fn german_french_and_spanish_output() {
+        for (lang, first) in [
+            ("de", "NT-AUTORITÄT\\Authentifizierte Benutzer"),
+            ("fr", "AUTORITE NT\\Utilisateurs authentifiés"),
+            ("es", "NT AUTHORITY\\Usuarios autentificados"),
+        ] {
+            let text = localised(lang);
+            for bytes in [utf16le_with_bom(&text), text.clone().into_bytes()] {
+                let (res, sink) = run(&bytes);
+                res.unwrap();
+                assert!(sink.problems.is_empty(), "{lang}: {:?}", sink.problems);
+                let e = entries(&sink);
+                assert_eq!(e.len(), 5, "{lang}");
+                assert!(
+                    e.iter().all(|(_, a)| a.target.ends_with("Owa\\auth")),
+                    "{lang}"
+                );
+                assert_eq!(e[0].1.principal, first);
+                assert_eq!(e[4].1.rights, "(I)(OI)(CI)(IO)(F)");
+            }
+            // One entry alone, where only the principal's prefix tells the path from it.
+            let alone: String = text
+                .lines()
+                .take(1)
+                .chain(text.lines().skip(5))
+                .map(|l| format!("{l}\n"))
+                .collect();
+            let (res, sink) = run(alone.as_bytes());
+            res.unwrap();
+            assert!(sink.problems.is_empty(), "{lang}: {:?}", sink.problems);
+            assert_eq!(entries(&sink)[0].1.principal, first);
+        }
+        // A line with two numbers that is no summary (a path, an entry) is not taken for one.
+        assert!(!is_summary(
+            "C:\\V15\\2019 CU1: The system cannot find the file specified."
+        ));
+        assert!(!is_summary("   1 2 indented text here"));
+        assert!(!is_summary("garbage 12 34"));
     }
 
     #[test]

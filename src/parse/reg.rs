@@ -13,7 +13,7 @@
 use super::text::LineReader;
 use super::{Error, Input, Sink};
 use crate::facts::{
-    Evidence, Fact, FactKind, InstallPath, Locator, Position, RoleState, ServiceRegistry,
+    Evidence, Fact, FactKind, IisSetup, InstallPath, Locator, Position, RoleState, ServiceRegistry,
 };
 use std::collections::BTreeMap;
 
@@ -34,7 +34,13 @@ const USED_VALUES: &[&str] = &[
     "start",
     "imagepath",
     "dependonservice",
+    "majorversion",
+    "minorversion",
+    "versionstring",
+    "installpath",
 ];
+/// IIS components kept from `InetStp\Components` (IIS 10 has about 60).
+const MAX_COMPONENTS: usize = 1_000;
 /// A string value may span lines (an embedded newline), but not without end.
 const MAX_STRING_LINES: usize = 64;
 /// Longest hex value kept (after joining continuation lines); larger ones are counted and dropped.
@@ -425,6 +431,10 @@ enum KeyClass {
     Exchange { major: String, sub: String },
     /// `HKLM\SYSTEM\CurrentControlSet\Services\<name>`.
     Service(String),
+    /// `HKLM\SOFTWARE\Microsoft\InetStp`: the IIS version and install path.
+    InetStp,
+    /// `HKLM\SOFTWARE\Microsoft\InetStp\Components`: one dword per installed IIS component.
+    InetStpComponents,
 }
 
 /// `HKEY_LOCAL_MACHINE\…` → `HKLM\…` (for locators), other hives abbreviated likewise.
@@ -465,6 +475,13 @@ fn classify_key(short: &str) -> Option<KeyClass> {
                 major: major.to_ascii_lowercase(),
                 sub: parts[base + 3].to_string(),
             });
+        }
+        if is(base, "Microsoft") && is(base + 1, "InetStp") {
+            return match parts.len() - base {
+                2 => Some(KeyClass::InetStp),
+                3 if is(base + 2, "Components") => Some(KeyClass::InetStpComponents),
+                _ => None,
+            };
         }
         return None;
     }
@@ -576,18 +593,32 @@ pub fn parse_reader(
                     continue;
                 }
                 let lower = name.to_ascii_lowercase();
-                if !USED_VALUES.contains(&lower.as_str()) {
-                    continue;
-                }
                 if let Some(k) = current.as_ref().and_then(|c| kept.get_mut(c)) {
-                    k.values.insert(lower, (name, value));
+                    // Components are named by Microsoft, one value each: all of them are kept.
+                    let component = k.class == KeyClass::InetStpComponents
+                        && k.values.len() < MAX_COMPONENTS
+                        && matches!(value, RegValue::Dword(_));
+                    if component || USED_VALUES.contains(&lower.as_str()) {
+                        k.values.insert(lower, (name, value));
+                    }
                 }
             }
         }
     };
 
     for key in kept.values() {
-        emit(path, key, sink);
+        match key.class {
+            KeyClass::InetStp => {
+                let components = kept
+                    .values()
+                    .find(|k| k.class == KeyClass::InetStpComponents);
+                emit_iis(path, key, components, sink);
+            }
+            // Read with the InetStp key above; alone (an export of that subkey only), on its own.
+            KeyClass::InetStpComponents if kept.values().any(|k| k.class == KeyClass::InetStp) => {}
+            KeyClass::InetStpComponents => emit_iis(path, key, Some(key), sink),
+            _ => emit(path, key, sink),
+        }
     }
     reg.lines.report(path, sink);
     if reg.malformed.0 > 0 {
@@ -637,6 +668,50 @@ const ROLE_VALUES: [&str; 4] = [
     "Action",
     "Watermark",
 ];
+
+/// One `IisSetup` fact from the InetStp key (and its Components subkey when exported with it).
+fn emit_iis(path: &str, key: &KeptKey, components: Option<&KeptKey>, sink: &mut Sink) {
+    let main = (key.class == KeyClass::InetStp).then_some(key);
+    let version = main.and_then(|k| {
+        match (
+            k.get("MajorVersion").and_then(RegValue::number),
+            k.get("MinorVersion").and_then(RegValue::number),
+        ) {
+            (Some(a), Some(b)) => Some(format!("{a}.{b}")),
+            _ => k.text("VersionString"),
+        }
+    });
+    let install_path = main.and_then(|k| k.text("InstallPath"));
+    let installed: Vec<String> = components
+        .map(|c| {
+            c.values
+                .values()
+                .filter(|(_, v)| matches!(v, RegValue::Dword(d) if *d != 0))
+                .map(|(name, _)| name.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    let leaf = key.path.rsplit('\\').next().unwrap_or(&key.path);
+    let mut excerpt = format!("line {}: [{leaf}]", key.line);
+    if let Some(v) = &version {
+        excerpt.push_str(&format!(" IIS {v}"));
+    }
+    if let Some(p) = &install_path {
+        excerpt.push_str(&format!(" InstallPath={p}"));
+    }
+    if !installed.is_empty() {
+        excerpt.push_str(&format!(" {} component(s) installed", installed.len()));
+    }
+    sink.push(Fact {
+        time: None,
+        evidence: Evidence::new(Locator::new(path, Position::Key(key.path.clone())), excerpt),
+        kind: FactKind::IisSetup(IisSetup {
+            version,
+            install_path,
+            components: installed,
+        }),
+    });
+}
 
 fn emit(path: &str, key: &KeptKey, sink: &mut Sink) {
     let locator = Locator::new(path, Position::Key(key.path.clone()));
@@ -733,6 +808,8 @@ fn emit(path: &str, key: &KeptKey, sink: &mut Sink) {
                 }),
             });
         }
+        // Read by `emit_iis`.
+        KeyClass::InetStp | KeyClass::InetStpComponents => {}
     }
 }
 
@@ -788,6 +865,63 @@ mod tests {
                 _ => None,
             })
             .collect()
+    }
+
+    /// `reg export HKLM\SOFTWARE\Microsoft\InetStp` on Windows Server 2016, as the collector
+    /// writes it: version dwords, `PathWWWRoot` as wrapped `hex(2)`, and the Components subkey.
+    const INETSTP_2016: &str = concat!(
+        "Windows Registry Editor Version 5.00\r\n\r\n",
+        "[HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\InetStp]\r\n",
+        "\"MajorVersion\"=dword:0000000a\r\n",
+        "\"MinorVersion\"=dword:00000000\r\n",
+        "\"InstallPath\"=\"C:\\\\Windows\\\\system32\\\\inetsrv\"\r\n",
+        "\"PathWWWRoot\"=hex(2):25,00,53,00,79,00,73,00,74,00,65,00,6d,00,44,00,72,00,69,00,\\\r\n",
+        "  76,00,65,00,25,00,5c,00,69,00,6e,00,65,00,74,00,70,00,75,00,62,00,5c,00,77,\\\r\n",
+        "  00,77,00,77,00,72,00,6f,00,6f,00,74,00,00,00\r\n",
+        "\"SetupString\"=\"IIS 10.0\"\r\n",
+        "\"VersionString\"=\"Version 10.0\"\r\n\r\n",
+        "[HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\InetStp\\Components]\r\n",
+        "\"FTPServer\"=dword:00000000\r\n",
+        "\"W3SVC\"=dword:00000001\r\n",
+        "\"WindowsAuthentication\"=dword:00000001\r\n\r\n",
+    );
+
+    #[test]
+    fn inetstp_export_gives_the_iis_version() {
+        let (res, sink) = run(&utf16le_with_bom(INETSTP_2016));
+        res.unwrap();
+        assert!(sink.problems.is_empty(), "{:?}", sink.problems);
+        let iis: Vec<(&Fact, &IisSetup)> = sink
+            .facts
+            .iter()
+            .filter_map(|f| match &f.kind {
+                FactKind::IisSetup(i) => Some((f, i)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(iis.len(), 1, "{:?}", sink.facts);
+        let (f, i) = iis[0];
+        assert_eq!(i.version.as_deref(), Some("10.0"));
+        assert_eq!(
+            i.install_path.as_deref(),
+            Some("C:\\Windows\\system32\\inetsrv")
+        );
+        assert_eq!(i.components, vec!["W3SVC", "WindowsAuthentication"]);
+        assert_eq!(
+            f.evidence.locator.to_string(),
+            "registry/exchange.reg [HKLM\\SOFTWARE\\Microsoft\\InetStp]"
+        );
+        // Only VersionString (an old or hand-trimmed export): still a version.
+        let text = "Windows Registry Editor Version 5.00\r\n\r\n[HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\InetStp]\r\n\"VersionString\"=\"Version 7.5\"\r\n";
+        let (res, sink) = run(&utf16le_with_bom(text));
+        res.unwrap();
+        assert!(sink.facts.iter().any(
+            |f| matches!(&f.kind, FactKind::IisSetup(i) if i.version.as_deref() == Some("Version 7.5"))
+        ));
+        // Other keys under SOFTWARE\Microsoft stay unread.
+        let other = INETSTP_2016.replace("InetStp", "InetStpX");
+        let (_, sink) = run(&utf16le_with_bom(&other));
+        assert!(sink.facts.is_empty());
     }
 
     #[test]

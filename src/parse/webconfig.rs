@@ -18,6 +18,12 @@ use std::collections::BTreeMap;
 /// The bundle folder holding the copies, path under the install dir kept after it.
 pub const PREFIX: &str = "iis/webconfig/";
 
+/// What the collector writes in place of a secret it removed while copying (`copy-redacted`):
+/// `<machineKey validationKey="REMOVED-BY-COLLECTOR" …>`, `…;Password=REMOVED-BY-COLLECTOR;…`.
+pub const REDACTED: &str = "REMOVED-BY-COLLECTOR";
+/// Secrets located per file (their places, never their values).
+const MAX_SECRETS: usize = 100;
+
 /// More token facts than this per file are counted, not kept (a real file has a few hundred).
 const MAX_TOKEN_FACTS: usize = 10_000;
 
@@ -103,11 +109,17 @@ pub fn parse_reader(
     let mut tokens: BTreeMap<String, usize> = BTreeMap::new();
     let mut token_count = 0usize;
     let mut modules: Vec<String> = Vec::new();
+    let mut secrets: Vec<String> = Vec::new();
     let mut facts: Vec<Fact> = Vec::new();
     let summary = xml::walk(reader, max_depth, &mut |node| {
         let Node::Open(e) = node else {
             return;
         };
+        for (attr, value) in e.attrs {
+            if secrets.len() < MAX_SECRETS && secret_in(e.name, attr, value) {
+                secrets.push(format!("line {}: <{}> {attr}", e.line, e.name));
+            }
+        }
         if want_sig && !sig_overflow {
             let one = (e.ancestors.len(), e.name.to_string(), e.attrs.to_vec());
             sig_bytes += sig_size(&one);
@@ -141,7 +153,7 @@ pub fn parse_reader(
                         kind: FactKind::UnexpandedToken(UnexpandedToken {
                             token: token.to_string(),
                             attribute: attr.clone(),
-                            value: value.clone(),
+                            value: scrub(e.name, attr, value),
                         }),
                     });
                 }
@@ -207,6 +219,9 @@ pub fn parse_reader(
     if !modules.is_empty() {
         excerpt.push_str(&format!("; modules added: {}", modules.join(", ")));
     }
+    if !secrets.is_empty() {
+        excerpt.push_str(&format!("; secrets in clear: {}", secrets.join(", ")));
+    }
     sink.push(Fact {
         time: None,
         evidence: Evidence::new(Locator::file(path), excerpt),
@@ -217,6 +232,7 @@ pub fn parse_reader(
             differs_from_backup_only_in_paths: differs_only_in_paths,
             is_backup,
             modules,
+            secrets,
         }),
     });
     Ok(())
@@ -314,14 +330,69 @@ fn path_like(value: &str, tokens: &[(usize, usize)]) -> bool {
         || covered == value.trim().len()
 }
 
-/// The element as a one-line tag, for excerpts.
+/// The element as a one-line tag, for excerpts; secrets replaced by [`REDACTED`].
 fn tag(e: &xml::Element<'_>) -> String {
     let mut s = format!("<{}", e.name);
     for (k, v) in e.attrs {
-        s.push_str(&format!(" {k}=\"{v}\""));
+        s.push_str(&format!(" {k}=\"{}\"", scrub(e.name, k, v)));
     }
     s.push_str(if e.self_closing { "/>" } else { ">" });
     s
+}
+
+/// `machineKey`'s keys: `AutoGenerate…` (the default) and the collector's marker are no secret.
+fn is_machine_key(element: &str, attr: &str) -> bool {
+    element.eq_ignore_ascii_case("machineKey")
+        && (attr.eq_ignore_ascii_case("validationKey")
+            || attr.eq_ignore_ascii_case("decryptionKey"))
+}
+
+/// The `Password=` / `Pwd=` parts of a connection string: (start, end) of each value.
+fn password_spans(value: &str) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for part in value.split(';') {
+        let end = start + part.len();
+        if let Some(eq) = part.find('=') {
+            let key = part[..eq].trim().to_ascii_lowercase();
+            if matches!(key.as_str(), "password" | "pwd" | "user password") {
+                out.push((start + eq + 1, end));
+            }
+        }
+        start = end + 1;
+    }
+    out
+}
+
+/// Whether an attribute holds a secret in clear: a `machineKey` key, or a password in a
+/// connection string.
+pub fn secret_in(element: &str, attr: &str, value: &str) -> bool {
+    let v = value.trim();
+    if is_machine_key(element, attr) {
+        return !v.is_empty() && !v.starts_with("AutoGenerate") && v != REDACTED;
+    }
+    password_spans(value).iter().any(|&(a, b)| {
+        let p = value[a..b].trim().trim_matches(['\'', '"']);
+        !p.is_empty() && p != REDACTED
+    })
+}
+
+/// The value with its secrets replaced by [`REDACTED`], for excerpts and facts.
+pub fn scrub(element: &str, attr: &str, value: &str) -> String {
+    if is_machine_key(element, attr) {
+        return if secret_in(element, attr, value) {
+            REDACTED.to_string()
+        } else {
+            value.to_string()
+        };
+    }
+    let mut out = value.to_string();
+    for (a, b) in password_spans(value).into_iter().rev() {
+        if !value[a..b].trim().is_empty() {
+            out.replace_range(a..b, REDACTED);
+        }
+    }
+    out
 }
 
 /// True when the two files have the same elements and attributes, and every differing value is
@@ -694,5 +765,66 @@ mod tests {
             "ClientAccess/exchweb/ews/web.config"
         );
         assert_eq!(relative_path("other/web.config"), "other/web.config");
+    }
+
+    /// An ecp web.config after the CVE-2020-0688 update, with its per-server machineKey, and a
+    /// connection string whose token-bearing path is cited: no value of a secret may reach a fact.
+    #[test]
+    fn secrets_are_located_never_copied() {
+        let validation = "1F5B6D0C7A2E4B3D9C8E7F6A5B4C3D2E1F0A9B8C7D6E5F4A3B2C1D0E9F8A7B6C";
+        let decryption = "A1B2C3D4E5F60718293A4B5C6D7E8F90A1B2C3D4E5F60718";
+        let text = format!(
+            "<?xml version=\"1.0\" encoding=\"utf-8\"?>\r\n<configuration>\r\n  <connectionStrings>\r\n    <add name=\"db\" connectionString=\"Data Source=%ExchangeInstallDir%\\db.sdf;User ID=sa;Password=Sommer2020!\" />\r\n  </connectionStrings>\r\n  <system.web>\r\n    <machineKey validationKey=\"{validation}\" decryptionKey=\"{decryption}\" validation=\"HMACSHA256\" />\r\n  </system.web>\r\n</configuration>\r\n"
+        );
+        let (res, sink) = run(
+            "iis/webconfig/ClientAccess/ecp/web.config",
+            text.as_bytes(),
+            Backup::Absent,
+        );
+        res.unwrap();
+        let dump = format!("{:?}", sink.facts);
+        for secret in [validation, decryption, "Sommer2020!"] {
+            assert!(!dump.contains(secret), "{secret} reached a fact: {dump}");
+        }
+        assert!(dump.contains("Password=REMOVED-BY-COLLECTOR"), "{dump}");
+        let w = file_fact(&sink);
+        assert_eq!(
+            w.secrets,
+            vec![
+                "line 4: <add> connectionString",
+                "line 7: <machineKey> validationKey",
+                "line 7: <machineKey> decryptionKey"
+            ]
+        );
+        // What the collector writes instead, and the defaults, are no secret.
+        let redacted = text
+            .replace(validation, REDACTED)
+            .replace(decryption, REDACTED)
+            .replace("Sommer2020!", REDACTED);
+        let (_, sink) = run(
+            "iis/webconfig/ClientAccess/ecp/web.config",
+            redacted.as_bytes(),
+            Backup::Absent,
+        );
+        assert!(file_fact(&sink).secrets.is_empty());
+        assert!(!secret_in(
+            "machineKey",
+            "validationKey",
+            "AutoGenerate,IsolateApps"
+        ));
+        assert!(!secret_in(
+            "add",
+            "connectionString",
+            "Server=x;Integrated Security=SSPI"
+        ));
+        assert!(secret_in(
+            "add",
+            "connectionString",
+            "Server=x; PWD = hunter2 ;"
+        ));
+        assert_eq!(
+            scrub("add", "c", "a=1;pwd=x;b=2"),
+            "a=1;pwd=REMOVED-BY-COLLECTOR;b=2"
+        );
     }
 }

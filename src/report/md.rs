@@ -51,11 +51,12 @@ pub fn render(d: &Diagnosis) -> String {
             .iter()
             .map(|p| format!("{}: {}", code(&p.path, false), text(&p.message))),
     );
-    if !d.skipped.is_empty() {
+    let skipped = super::view::unexpected_skips(d);
+    if skipped > 0 {
         let _ = writeln!(
             o,
             "\n{} in the bundle were not used (the JSON report lists them with the reason).",
-            crate::repair::words::count(d.skipped.len(), "file", "files")
+            crate::repair::words::count(skipped, "file", "files")
         );
     }
     let _ = writeln!(

@@ -4,6 +4,7 @@
 use super::Style;
 use super::view::{
     BEST_EVIDENCE, ChainNode, best_evidence, by_keys, chain_tree, label, others, step_head,
+    unexpected_skips,
 };
 use crate::diagnosis::{Diagnosis, Status};
 use crate::facts::{Finding, FindingKind};
@@ -164,13 +165,13 @@ pub fn render(d: &Diagnosis, style: Style) -> String {
             for s in &d.skipped {
                 let _ = writeln!(o, "  - {}: {}", s.path, s.reason);
             }
-        } else {
+        } else if unexpected_skips(d) > 0 {
             let _ = writeln!(
                 o,
                 "\n{}",
                 p.dim(&format!(
                     "{} not used (--verbose lists them)",
-                    crate::repair::words::count(d.skipped.len(), "file", "files")
+                    crate::repair::words::count(unexpected_skips(d), "file", "files")
                 ))
             );
         }

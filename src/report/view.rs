@@ -16,6 +16,18 @@ pub fn label<T: Serialize>(v: &T) -> String {
     }
 }
 
+/// Skipped files worth a line in the short reports: the message tables `wevtutil al` leaves
+/// beside every exported log are never read, by design, and would otherwise show on every
+/// bundle the collector writes. The full lists (verbose text, JSON, HTML) still name them.
+pub fn unexpected_skips(d: &Diagnosis) -> usize {
+    d.skipped
+        .iter()
+        .filter(|s| {
+            crate::bundle::classify(&s.path).is_none_or(|k| crate::parse::parser_for(k).is_ok())
+        })
+        .count()
+}
+
 /// A time for people: UTC, to the second.
 pub fn time(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%S UTC").to_string()

@@ -11,6 +11,7 @@ pub mod host;
 pub mod iis;
 pub mod pattern;
 pub mod roles;
+pub mod secrets;
 pub mod services;
 pub mod setup;
 #[cfg(test)]

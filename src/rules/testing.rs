@@ -219,6 +219,7 @@ pub mod config {
                 differs_from_backup_only_in_paths: false,
                 is_backup: relative.to_ascii_lowercase().ends_with(".bak"),
                 modules: modules.iter().map(|s| s.to_string()).collect(),
+                secrets: vec![],
             }),
         )];
         for i in 0..tokens {

@@ -20,22 +20,25 @@ using System;
 using System.IO;
 public static class Driver
 {
-    // zip-path, then pairs of (source file, entry name); exit 3 on an exception.
+    // zip-path, then pairs of (source file, entry name). As Write-ZipWithHelper does, a file
+    // that cannot be added is reported and skipped; exit 3 when any was, or on an exception.
     public static int Main(string[] args)
     {
         try
         {
+            int failed = 0;
             Exhume.Collector.ZipWriter zip = new Exhume.Collector.ZipWriter(args[0]);
             try
             {
                 for (int i = 1; i + 1 < args.Length; i += 2)
                 {
-                    zip.AddFile(args[i], args[i + 1], File.GetLastWriteTime(args[i]));
+                    try { zip.AddFile(args[i], args[i + 1], File.GetLastWriteTime(args[i])); }
+                    catch (Exception e) { Console.Error.WriteLine(e.Message); failed++; }
                 }
                 zip.Finish();
             }
             finally { zip.Dispose(); }
-            return 0;
+            return failed == 0 ? 0 : 3;
         }
         catch (Exception e)
         {

@@ -111,6 +111,11 @@ fn corrupting_any_artefact_of_the_healthy_sample_is_never_healthy() {
     let healthy = exchange2010_sp2(false);
     let mut healthy_verdicts = Vec::new();
     for (path, bytes) in healthy.contents() {
+        // Message tables (`wevtutil al`) are listed and never read: rules match event data, not
+        // rendered messages, so their bytes cannot hide a failure.
+        if exhume::bundle::classify(&path) == Some(exhume::bundle::ArtefactKind::EvtxLocale) {
+            continue;
+        }
         for (how, bad) in corruptions(&bytes) {
             for at_source in [false, true] {
                 if at_source && lossy_in_place(how) {

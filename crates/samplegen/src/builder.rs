@@ -5,6 +5,9 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 
+/// The collector's own log, written last (it lists every other file).
+const COLLECTOR_LOG: &str = "collector.log";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Form {
     Zip,
@@ -28,6 +31,10 @@ pub struct BundleBuilder {
     files: BTreeMap<String, (Vec<u8>, String)>,
     not_collected: Vec<(String, String)>,
     manifest: Option<ManifestInfo>,
+    /// Gaps the collector logs as `SKIP` (expected on this server, not in `not_collected`).
+    skips: Vec<String>,
+    /// Write `collector.log` as the collector does, from the files and gaps of the bundle.
+    collector_log: bool,
 }
 
 impl BundleBuilder {
@@ -61,10 +68,164 @@ impl BundleBuilder {
         self
     }
 
+    /// Adds `collector.log`, written last from what the bundle holds (needs a manifest).
+    pub fn collector_log(&mut self) -> &mut Self {
+        self.collector_log = true;
+        self
+    }
+
+    /// An expected gap, logged as `SKIP` (an Edge server without IIS, `fltmc` unelevated).
+    pub fn skip(&mut self, what: &str) -> &mut Self {
+        self.skips.push(what.into());
+        self
+    }
+
+    /// The files with `collector.log` when the bundle has one.
+    fn all_files(&self) -> BTreeMap<String, (Vec<u8>, String)> {
+        let mut files = self.files.clone();
+        if let (true, Some(m)) = (self.collector_log, &self.manifest) {
+            // `wevtutil al` on each exported log leaves its message tables beside it. A file set
+            // with `file()` wins over the generated one: tests replace these to damage them.
+            for path in self.files.keys() {
+                if let Some(log) = path
+                    .strip_prefix("evtx/")
+                    .and_then(|n| n.strip_suffix(".evtx"))
+                {
+                    files
+                        .entry(format!("evtx/LocaleMetaData/{log}_1033.MTA"))
+                        .or_insert_with(|| {
+                            (crate::events::locale_metadata(log), "wevtutil al".into())
+                        });
+                }
+            }
+            if !files.contains_key(COLLECTOR_LOG) {
+                let mut with_meta = self.clone();
+                with_meta.files = files.clone();
+                with_meta.collector_log = false;
+                files.insert(
+                    COLLECTOR_LOG.into(),
+                    (with_meta.collector_log_bytes(m), "collector".into()),
+                );
+            }
+        }
+        files
+    }
+
+    /// What `Write-CollectorLog` writes: UTF-8 with BOM, CRLF, `<UTC ms> <LEVEL> <message>`,
+    /// one line per step and per file collected, in the collector's order.
+    fn collector_log_bytes(&self, m: &ManifestInfo) -> Vec<u8> {
+        let start = chrono::NaiveDateTime::parse_from_str(&m.collected_utc, "%Y-%m-%dT%H:%M:%SZ")
+            .unwrap_or_default();
+        let mut ms = 0i64;
+        let mut lines = Vec::new();
+        let mut log = |level: &str, text: String, step_ms: i64| {
+            ms += step_ms;
+            let t = start + chrono::Duration::milliseconds(ms);
+            lines.push(format!(
+                "{} {level:<5} {text}",
+                t.format("%Y-%m-%dT%H:%M:%S%.3fZ")
+            ));
+        };
+        log(
+            "INFO",
+            format!(
+                "Collect-ExchangeEvidence.ps1 1.1.0 on {}, PowerShell 2.0, CLR 2.0.50727.5485, 64-bit",
+                m.computer_name
+            ),
+            0,
+        );
+        log(
+            "INFO",
+            format!(
+                "options: -OutputPath C:\\Support\\exhume-{}-{} -Days 0 -MaxSizeMB 1024; 41.2 GB free on C:\\, 2.1 GB needed at most",
+                m.computer_name,
+                start.format("%Y%m%dT%H%M%SZ")
+            ),
+            15,
+        );
+        let install = m.install_path.trim_end_matches('\\');
+        log(
+            "INFO",
+            format!(
+                "Exchange {} found: {install}, version {}",
+                if m.exchange_version.starts_with("14.") {
+                    "v14"
+                } else {
+                    "v15"
+                },
+                m.exchange_version
+            ),
+            120,
+        );
+        // The collector's order: what each step writes, by folder.
+        let order = [
+            "system/services.csv",
+            "system/host.json",
+            "registry/",
+            "iis/applicationHost.config",
+            "iis/webconfig/",
+            "system/software.csv",
+            "system/file-versions.csv",
+            "system/acl/",
+            "system/inventory.csv",
+            "setup/",
+            "evtx/System.evtx",
+            "evtx/MSExchange",
+            "evtx/Application.evtx",
+            "evtx/",
+        ];
+        let mut done = std::collections::BTreeSet::new();
+        for prefix in order {
+            for (path, (bytes, source)) in &self.files {
+                if !path.starts_with(prefix) || done.contains(path) {
+                    continue;
+                }
+                done.insert(path.clone());
+                let size = bytes.len();
+                let shown = if size >= 1 << 20 {
+                    format!("{:.1} MB", size as f64 / 1_048_576.0)
+                } else if size >= 1024 {
+                    format!("{:.1} KB", size as f64 / 1024.0)
+                } else {
+                    format!("{size} bytes")
+                };
+                log(
+                    "INFO",
+                    format!(
+                        "collected {path} ({shown}, {}) from {source}",
+                        method_for(path, bytes)
+                    ),
+                    40 + (size as i64 / 200_000),
+                );
+            }
+        }
+        for what in &self.skips {
+            log("SKIP", what.clone(), 5);
+        }
+        for (what, why) in &self.not_collected {
+            log("ERROR", format!("not collected: {what}: {why}"), 5);
+        }
+        log(
+            "INFO",
+            format!(
+                "collection finished: {} files, {} item(s) not collected",
+                self.files.len() + 1,
+                self.not_collected.len()
+            ),
+            30,
+        );
+        let mut out = vec![0xEF, 0xBB, 0xBF];
+        for l in lines {
+            out.extend_from_slice(l.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        out
+    }
+
     /// Every file, with manifest.json added when the bundle has one.
     pub fn contents(&self) -> Vec<(String, Vec<u8>)> {
         let mut out: Vec<(String, Vec<u8>)> = self
-            .files
+            .all_files()
             .iter()
             .map(|(p, (b, _))| (p.clone(), b.clone()))
             .collect();
@@ -78,6 +239,7 @@ impl BundleBuilder {
     fn manifest_json(&self, m: &ManifestInfo) -> String {
         // Typed structs, not `json!`: key order must not depend on serde_json's
         // `preserve_order` feature, which other crates in a build may switch on.
+        let all_files = self.all_files();
         let manifest = Manifest {
             schema_version: "1.0",
             collector: Collector {
@@ -99,15 +261,14 @@ impl BundleBuilder {
                 install_path: &m.install_path,
                 version: &m.exchange_version,
             },
-            files: self
-                .files
+            files: all_files
                 .iter()
                 .map(|(path, (bytes, source))| File {
                     path,
                     source,
                     size: bytes.len() as u64,
                     sha256: hex(&Sha256::digest(bytes)),
-                    method: method_for(path),
+                    method: method_for(path, bytes),
                     truncated: false,
                 })
                 .collect(),
@@ -161,9 +322,21 @@ impl BundleBuilder {
     }
 }
 
-fn method_for(path: &str) -> &'static str {
+/// The manifest's `method`, as the collector records it.
+fn method_for(path: &str, bytes: &[u8]) -> &'static str {
+    let redacted = |marker: &[u8]| bytes.windows(marker.len()).any(|w| w == marker);
     if path.ends_with(".evtx") {
         "wevtutil-epl"
+    } else if path.ends_with(".MTA") {
+        "wevtutil-al"
+    } else if path.ends_with("-sid.txt") {
+        "get-acl"
+    } else if path.starts_with("system/acl/") {
+        "icacls"
+    } else if path.starts_with("iis/webconfig/") && redacted(b"REMOVED-BY-COLLECTOR") {
+        "copy-redacted"
+    } else if path == COLLECTOR_LOG {
+        "generated"
     } else if path.ends_with(".reg") {
         "reg-export"
     } else if path.starts_with("system/") {

@@ -330,6 +330,14 @@ fn assemble(e: &Env, runs: &[Story], x: Extras) -> BundleBuilder {
             install_path: e.product.install_dir().into(),
             exchange_version: version,
         }));
+        // A bundle with a manifest is one the collector wrote: it carries the collector's own
+        // files too.
+        let (major, minor) = match e.product {
+            Product::E2010 => (7, 5),
+            Product::E2013 => (8, 5),
+            Product::E2016 | Product::E2019 => (10, 0),
+        };
+        crate::scenarios::collector_files(&mut b, major, minor);
     }
     b
 }

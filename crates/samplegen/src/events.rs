@@ -1385,6 +1385,87 @@ pub fn logs(
     (sys.finish(28_713, until), app.finish(51_206, until))
 }
 
+/// `evtx/LocaleMetaData/<log>_1033.MTA` as `wevtutil al` leaves it beside an exported log: a
+/// binary file of provider metadata and message strings. exhume lists these and does not read
+/// them (rules match event data, not rendered messages), so the bytes model the file's shape (a
+/// binary header, provider names and en-US message strings in UTF-16LE, about 10-60 KB), not
+/// Windows' exact internal layout.
+pub fn locale_metadata(log: &str) -> Vec<u8> {
+    let providers: &[(&str, &[&str])] = match log {
+        "System" => &[
+            (
+                "Service Control Manager",
+                &[
+                    "The %1 service entered the %2 state.",
+                    "The start type of the %1 service was changed from %2 to %3.",
+                    "The %1 service failed to start due to the following error: %n%2",
+                ],
+            ),
+            (
+                "EventLog",
+                &[
+                    "The Event log service was started.",
+                    "The Event log service was stopped.",
+                ],
+            ),
+            (
+                "Microsoft-Windows-Kernel-General",
+                &["The operating system started at system time %7."],
+            ),
+        ],
+        _ => &[
+            (
+                "MSExchangeSetup",
+                &[
+                    "Exchange Server component %1 failed.%nError: %2",
+                    "Exchange Server component %1 completed successfully.",
+                ],
+            ),
+            (
+                "MsiInstaller",
+                &[
+                    "Product: %1 -- %2",
+                    "Windows Installer installed the product. Product Name: %1.",
+                ],
+            ),
+            (
+                "ASP.NET 4.0.30319.0",
+                &[
+                    "An unhandled exception occurred and the process was terminated.%n%nApplication ID: %1",
+                ],
+            ),
+        ],
+    };
+    let mut out = Vec::new();
+    out.extend_from_slice(b"CRIM");
+    out.extend_from_slice(&3u16.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes());
+    out.extend_from_slice(&(providers.len() as u32).to_le_bytes());
+    let utf16 = |s: &str, out: &mut Vec<u8>| {
+        out.extend_from_slice(&(s.encode_utf16().count() as u32 + 1).to_le_bytes());
+        for u in s.encode_utf16() {
+            out.extend_from_slice(&u.to_le_bytes());
+        }
+        out.extend_from_slice(&[0, 0]);
+    };
+    let mut rng = Rng::new(log.bytes().map(u64::from).sum::<u64>() + 1033);
+    for (name, messages) in providers {
+        // The provider GUID.
+        for _ in 0..4 {
+            out.extend_from_slice(&(rng.next_u64() as u32).to_le_bytes());
+        }
+        utf16(name, &mut out);
+        out.extend_from_slice(&(messages.len() as u32).to_le_bytes());
+        for (i, m) in messages.iter().enumerate() {
+            out.extend_from_slice(&(7000 + i as u32).to_le_bytes());
+            utf16(m, &mut out);
+        }
+    }
+    // Message tables are padded to 4 KB pages.
+    out.resize(out.len().div_ceil(4096) * 4096, 0);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

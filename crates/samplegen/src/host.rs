@@ -362,6 +362,64 @@ pub fn acls(install: &str, broken: bool) -> Vec<(String, String, String)> {
     ]
 }
 
+/// The collector's SID listing of the same folders (`system/acl/<name>-sid.txt`, from
+/// `Get-Acl … GetAccessRules($true, $true, [SecurityIdentifier])`): icacls' shape, each principal
+/// by its SID, closed by icacls' summary line so a listing cut short shows.
+pub fn acl_sids(acls: &[(String, String, String)]) -> Vec<(String, String, String)> {
+    const SIDS: &[(&str, &str)] = &[
+        ("NT AUTHORITY\\Authenticated Users", "S-1-5-11"),
+        ("NT AUTHORITY\\SYSTEM", "S-1-5-18"),
+        ("NT AUTHORITY\\NETWORK SERVICE", "S-1-5-20"),
+        ("BUILTIN\\Administrators", "S-1-5-32-544"),
+        ("BUILTIN\\Users", "S-1-5-32-545"),
+        ("CREATOR OWNER", "S-1-3-0"),
+        ("Everyone", "S-1-1-0"),
+    ];
+    acls.iter()
+        .map(|(path, source, text)| {
+            let mut out = String::new();
+            let mut target_width = 0;
+            for line in text.lines() {
+                let Some(colon) = line.find(":(") else {
+                    continue;
+                };
+                let (head, rights) = line.split_at(colon);
+                let name = head.trim_start();
+                let indented = name.len() != head.len();
+                let (target, name) = if indented {
+                    (None, name)
+                } else {
+                    // `<target> <principal>`: the principal is one of the known names.
+                    let (t, n) = SIDS
+                        .iter()
+                        .find_map(|(n, _)| head.strip_suffix(n).map(|t| (t.trim_end(), *n)))
+                        .unwrap_or(("", name));
+                    (Some(t), n)
+                };
+                let sid = SIDS
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, s)| s.to_string())
+                    .unwrap_or_else(|| "S-1-5-21-3623811015-3361044348-30300820-1117".into());
+                match target {
+                    Some(t) => {
+                        target_width = t.chars().count() + 1;
+                        out.push_str(&format!("{t} {sid}{rights}\n"));
+                    }
+                    None => out.push_str(&format!("{}{sid}{rights}\n", " ".repeat(target_width))),
+                }
+            }
+            out.push_str("\nSuccessfully processed 1 files; Failed processing 0 files\n");
+            let sid_path = path.replace(".txt", "-sid.txt");
+            (
+                sid_path,
+                format!("Get-Acl {}", source.trim_start_matches("icacls ")),
+                out,
+            )
+        })
+        .collect()
+}
+
 /// `system/host.json`, keys in the collector's order (`Get-HostFacts`).
 #[derive(serde::Serialize)]
 struct HostJson<'a> {

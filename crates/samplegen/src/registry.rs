@@ -108,6 +108,56 @@ pub fn export(keys: &[Key]) -> String {
 
 const EXCHANGE_KEY: &str = "HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\ExchangeServer";
 
+/// `reg export HKLM\SOFTWARE\Microsoft\InetStp` of a server with the IIS role as Exchange
+/// needs it: IIS 7.5 on Windows Server 2008 R2, 8.5 on 2012 R2, 10.0 on 2016 and later.
+pub fn inet_stp(major: u32, minor: u32) -> String {
+    const KEY: &str = "HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\InetStp";
+    let sz = |s: &str| Value::Sz(s.to_string());
+    let main = Key::new(KEY)
+        .with("MajorVersion", Value::Dword(major))
+        .with("MinorVersion", Value::Dword(minor))
+        .with("InstallPath", sz("C:\\Windows\\system32\\inetsrv"))
+        .with(
+            "PathWWWRoot",
+            Value::ExpandSz("%SystemDrive%\\inetpub\\wwwroot".into()),
+        )
+        .with("SetupString", sz(&format!("IIS {major}.{minor}")))
+        .with("VersionString", sz(&format!("Version {major}.{minor}")))
+        .with("IISProgramFiles", sz("C:\\Windows\\system32\\inetsrv\\"))
+        .with("ConcurrentRequestsOnXPClient", Value::Dword(10));
+    let mut components = Key::new(format!("{KEY}\\Components"));
+    // What Exchange's prerequisites install (Web-Server, Web-Basic-Auth, Web-Windows-Auth,
+    // Web-Net-Ext45, Web-ISAPI-*, Web-Mgmt-*, Web-Dyn-Compression, Web-Http-Redirect, ...).
+    for (name, on) in [
+        ("ASPNET45", 1),
+        ("BasicAuthentication", 1),
+        ("DefaultDocument", 1),
+        ("DirectoryBrowse", 1),
+        ("DynamicCompression", 1),
+        ("FTPServer", 0),
+        ("HttpErrors", 1),
+        ("HttpLogging", 1),
+        ("HttpRedirect", 1),
+        ("HttpTracing", 1),
+        ("ISAPIExtensions", 1),
+        ("ISAPIFilter", 1),
+        ("LegacySnapin", 1),
+        ("ManagementConsole", 1),
+        ("Metabase", 1),
+        ("NetFxExtensibility45", 1),
+        ("RequestFiltering", 1),
+        ("RequestMonitor", 1),
+        ("StaticCompression", 1),
+        ("StaticContent", 1),
+        ("W3SVC", 1),
+        ("WindowsAuthentication", 1),
+        ("WMICompatibility", 1),
+    ] {
+        components = components.with(name, Value::Dword(on));
+    }
+    export(&[main, components])
+}
+
 /// The role keys Exchange 2010 SP2 leaves: every role unpacked at 14.2.247.5; configured only
 /// where setup got that far. The seed (`broken`): setup finished the management tools, then
 /// stopped in the hub role's "Bridgehead Role Setter", leaving that key's watermark and action;

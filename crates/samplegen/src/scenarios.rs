@@ -194,8 +194,9 @@ pub fn exchange2010_sp2(broken: bool) -> BundleBuilder {
         &format!("file list of {}", INSTALL_2010.trim_end_matches('\\')),
         utf8_bom_crlf(&host::inventory(&files)),
     );
-    for (path, source, text) in host::acls(INSTALL_2010, broken) {
-        b.file(&path, &source, utf8_bom_crlf(&text));
+    let acls = host::acls(INSTALL_2010, broken);
+    for (path, source, text) in acls.iter().chain(host::acl_sids(&acls).iter()) {
+        b.file(path, source, utf8_bom_crlf(text));
     }
     let m = manifest_2010();
     b.file(
@@ -221,5 +222,17 @@ pub fn exchange2010_sp2(broken: bool) -> BundleBuilder {
         "wevtutil epl Application",
         application,
     );
+    collector_files(&mut b, 7, 5);
     b
+}
+
+/// What the collector writes on every server beside the evidence itself: the IIS setup key,
+/// the message tables `wevtutil al` leaves for each exported log, and its own log.
+pub fn collector_files(b: &mut BundleBuilder, iis_major: u32, iis_minor: u32) {
+    b.file(
+        "registry/HKLM-SOFTWARE-Microsoft-InetStp.reg",
+        "reg export HKLM\\SOFTWARE\\Microsoft\\InetStp",
+        utf16le(&registry::inet_stp(iis_major, iis_minor)),
+    );
+    b.collector_log();
 }

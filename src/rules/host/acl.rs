@@ -43,14 +43,96 @@ pub fn parse_rights(raw: &str) -> Rights {
     r
 }
 
-/// Principals through which every user who logs on gets a right.
-fn covers_all_users(principal: &str) -> bool {
-    let p = principal.trim().to_ascii_lowercase();
-    p.ends_with("authenticated users")
-        || p == "everyone"
-        || p.ends_with("\\everyone")
-        || p.ends_with("\\users")
-        || p.ends_with("\\domain users")
+/// The principals through which every user who logs on gets a right, by SID, with the names
+/// icacls prints for them on English, German, French, Spanish, Portuguese, Italian, Dutch,
+/// Swedish, Polish and Russian Windows (the part after the last `\\`, lower-case).
+const ALL_USERS: &[(&str, &[&str])] = &[
+    (
+        "S-1-5-11",
+        &[
+            "authenticated users",
+            "authentifizierte benutzer",
+            "utilisateurs authentifiés",
+            "usuarios autentificados",
+            "usuarios autenticados",
+            "usuários autenticados",
+            "utenti autenticati",
+            "geverifieerde gebruikers",
+            "autentiserade användare",
+            "użytkownicy uwierzytelnieni",
+            "прошедшие проверку",
+        ],
+    ),
+    (
+        "S-1-1-0",
+        &[
+            "everyone",
+            "jeder",
+            "tout le monde",
+            "todos",
+            "iedereen",
+            "alla",
+            "wszyscy",
+            "все",
+        ],
+    ),
+    (
+        "S-1-5-32-545",
+        &[
+            "users",
+            "benutzer",
+            "utilisateurs",
+            "usuarios",
+            "usuários",
+            "utenti",
+            "gebruikers",
+            "användare",
+            "użytkownicy",
+            "пользователи",
+        ],
+    ),
+    (
+        // Domain Users is S-1-5-21-<domain>-513; see `identity`.
+        "S-1-5-21-*-513",
+        &[
+            "domain users",
+            "domänen-benutzer",
+            "utilisateurs du domaine",
+            "usuarios del dominio",
+            "usuários do domínio",
+            "utenti del dominio",
+            "domeingebruikers",
+            "domänanvändare",
+            "użytkownicy domeny",
+            "пользователи домена",
+        ],
+    ),
+];
+
+/// The all-users identity a principal stands for (a row of [`ALL_USERS`]), from its SID (as the
+/// collector's SID listing and icacls for an unresolved account print it) or its name.
+fn identity(principal: &str) -> Option<&'static str> {
+    let p = principal.trim();
+    // `get`, not indexing: a damaged listing can put a multi-byte character in the first bytes.
+    if p.len() > 4 && is_sid(p) {
+        let sid = p.to_ascii_uppercase();
+        if sid.starts_with("S-1-5-21-") && sid.ends_with("-513") {
+            return Some(ALL_USERS[3].0);
+        }
+        return ALL_USERS.iter().find(|(s, _)| *s == sid).map(|(s, _)| *s);
+    }
+    let leaf = p.rsplit('\\').next().unwrap_or(p).to_lowercase();
+    ALL_USERS
+        .iter()
+        .find(|(_, names)| names.contains(&leaf.as_str()))
+        .map(|(s, _)| *s)
+}
+
+fn is_sid(principal: &str) -> bool {
+    principal
+        .trim()
+        .get(..4)
+        .is_some_and(|p| p.eq_ignore_ascii_case("S-1-"))
 }
 
 /// The folders that matter and what users need on each.
@@ -147,10 +229,17 @@ impl Rule for AclOwaAuthRestricted {
         let mut problems = Vec::new();
         let mut grants = Vec::new();
         for ((folder, _), entries) in &by_target {
-            let all_users: Vec<&(&Fact, &AclEntry)> = entries
+            // The collector lists each folder twice, by name (icacls) and by SID: one identity
+            // with the same rights is one entry, shown by its name.
+            let mut all_users: Vec<&(&Fact, &AclEntry)> = entries
                 .iter()
-                .filter(|(_, a)| covers_all_users(&a.principal))
+                .filter(|(_, a)| identity(&a.principal).is_some())
                 .collect();
+            all_users.sort_by_key(|(_, a)| is_sid(&a.principal));
+            let mut seen = std::collections::BTreeSet::new();
+            all_users.retain(|(_, a)| {
+                seen.insert((identity(&a.principal), a.rights.replace("(I)", "")))
+            });
             let denied = all_users.iter().find(|(_, a)| {
                 let r = parse_rights(&a.rights);
                 r.deny
@@ -209,13 +298,13 @@ impl Rule for AclOwaAuthRestricted {
             .changes(&[Change::Acl])
             .group("owa-acl");
             grant.command = Some(match denied {
+                // `*S-1-5-11` names Authenticated Users in every Windows language.
                 Some((_, a)) => format!(
-                    "icacls \"{target}\" /remove:d \"{}\"; icacls \"{target}\" /grant \"NT AUTHORITY\\Authenticated Users:(OI)(CI)(RX)\"",
-                    a.principal
+                    "icacls \"{target}\" /remove:d \"{}{}\"; icacls \"{target}\" /grant \"*S-1-5-11:(OI)(CI)(RX)\"",
+                    if is_sid(&a.principal) { "*" } else { "" },
+                    a.principal.trim()
                 ),
-                None => format!(
-                    "icacls \"{target}\" /grant \"NT AUTHORITY\\Authenticated Users:(OI)(CI)(RX)\""
-                ),
+                None => format!("icacls \"{target}\" /grant \"*S-1-5-11:(OI)(CI)(RX)\""),
             });
             grants.push(grant);
         }
@@ -327,6 +416,149 @@ mod tests {
             "(I)(OI)(CI)(RX)",
         )]);
         assert!(run_rule(&AclOwaAuthRestricted::new(), &facts).is_empty());
+    }
+
+    /// Localised principals and the collector's SID listing: the entries of ClientAccess and
+    /// owa\auth as German, French, Spanish and Russian Windows print them.
+    fn localised(principal_ca: &str, principal_auth: &str, auth_rights: &str) -> FactSet {
+        let ca = format!("{SEED_INSTALL}ClientAccess");
+        let auth = format!("{SEED_INSTALL}ClientAccess\\Owa\\auth");
+        FactSet::new(vec![
+            acl("ClientAccess.txt", 1, &ca, principal_ca, "(OI)(CI)(RX)"),
+            acl("owa-auth.txt", 1, &auth, principal_auth, auth_rights),
+        ])
+    }
+
+    #[test]
+    fn localised_names_and_sids_count_as_all_users() {
+        let rule = AclOwaAuthRestricted::new();
+        for (ca, auth) in [
+            (
+                "VORDEFINIERT\\Benutzer",
+                "NT-AUTORITÄT\\Authentifizierte Benutzer",
+            ),
+            (
+                "BUILTIN\\Utilisateurs",
+                "AUTORITE NT\\Utilisateurs authentifiés",
+            ),
+            ("BUILTIN\\Usuarios", "NT AUTHORITY\\Usuarios autentificados"),
+            ("Tout le monde", "Jeder"),
+            ("S-1-5-32-545", "S-1-5-11"),
+            (
+                "CONTOSO\\Domänen-Benutzer",
+                "S-1-5-21-1004336348-1177238915-682003330-513",
+            ),
+        ] {
+            let facts = localised(ca, auth, "(OI)(CI)(RX)");
+            assert!(run_rule(&rule, &facts).is_empty(), "{ca} / {auth}");
+            let f = run_rule(&rule, &localised(ca, auth, "(R)"));
+            assert_eq!(f.len(), 1, "{auth} with Read only went unnoticed");
+            assert!(
+                f[0].title.contains(&format!("{auth}:(R)")),
+                "{}",
+                f[0].title
+            );
+        }
+        // Names no table knows are not all users, even if they end in a known word.
+        let f = run_rule(
+            &rule,
+            &localised(
+                "CONTOSO\\OWA Users",
+                "CONTOSO\\Benutzer-Admins",
+                "(OI)(CI)(RX)",
+            ),
+        );
+        assert_eq!(f.len(), 1);
+        // The grant names Authenticated Users by SID, valid whatever the server's language.
+        assert!(
+            f[0].fix
+                .iter()
+                .any(|s| s.contains("/grant \"*S-1-5-11:(OI)(CI)(RX)\"")),
+            "{:?}",
+            f[0].fix
+        );
+    }
+
+    #[test]
+    fn a_folder_listed_by_name_and_by_sid_is_cited_once() {
+        let auth = format!("{SEED_INSTALL}ClientAccess\\Owa\\auth");
+        let ca = format!("{SEED_INSTALL}ClientAccess");
+        let facts = FactSet::new(vec![
+            acl(
+                "ClientAccess.txt",
+                1,
+                &ca,
+                "VORDEFINIERT\\Benutzer",
+                "(I)(OI)(CI)(RX)",
+            ),
+            acl("owa-auth-sid.txt", 1, &auth, "S-1-5-11", "(R)"),
+            acl(
+                "owa-auth.txt",
+                1,
+                &auth,
+                "NT-AUTORITÄT\\Authentifizierte Benutzer",
+                "(R)",
+            ),
+        ]);
+        let f = run_rule(&AclOwaAuthRestricted::new(), &facts);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].evidence.len(), 1, "{:#?}", f[0].evidence);
+        assert_eq!(
+            f[0].evidence[0].locator.to_string(),
+            "system/acl/owa-auth.txt:1"
+        );
+        // An unknown language: the SID listing alone decides.
+        let facts = FactSet::new(vec![
+            acl(
+                "ClientAccess-sid.txt",
+                1,
+                &ca,
+                "S-1-5-32-545",
+                "(I)(OI)(CI)(RX)",
+            ),
+            acl(
+                "ClientAccess.txt",
+                1,
+                &ca,
+                "BUILTIN\\Käyttäjät",
+                "(I)(OI)(CI)(RX)",
+            ),
+            acl("owa-auth-sid.txt", 1, &auth, "S-1-5-11", "(OI)(CI)(RX)"),
+            acl(
+                "owa-auth.txt",
+                1,
+                &auth,
+                "NT AUTHORITY\\Todennetut käyttäjät",
+                "(OI)(CI)(RX)",
+            ),
+        ]);
+        assert!(run_rule(&AclOwaAuthRestricted::new(), &facts).is_empty());
+        // A deny by SID is removed by SID.
+        let facts = FactSet::new(vec![
+            acl(
+                "ClientAccess.txt",
+                1,
+                &ca,
+                "BUILTIN\\Users",
+                "(I)(OI)(CI)(RX)",
+            ),
+            acl(
+                "owa-auth.txt",
+                1,
+                &auth,
+                "BUILTIN\\Users",
+                "(I)(OI)(CI)(RX)",
+            ),
+            acl("owa-auth-sid.txt", 2, &auth, "S-1-1-0", "(DENY)(X)"),
+        ]);
+        let f = run_rule(&AclOwaAuthRestricted::new(), &facts);
+        assert!(
+            f[0].fix
+                .iter()
+                .any(|s| s.contains("/remove:d \"*S-1-1-0\"")),
+            "{:?}",
+            f[0].fix
+        );
     }
 
     use crate::facts::FactSet;
