@@ -11,6 +11,10 @@
 //!   every `LAYOUT` pattern; the comment-based help documents every parameter;
 //! - fixture: a bundle laid out as the script writes one is analysed with no unknown file and
 //!   every file verified against the manifest;
+//! - localised: German, French, Spanish and unknown-language icacls output beside the SID
+//!   listing, through the whole analysis;
+//! - layout kinds: every `LAYOUT` kind read from a generated bundle shaped as the script writes
+//!   it, or skipped by design with its reason;
 //! - zip: the script's C# zip writer, compiled by mono's `mcs` in C# 2 mode, writes zips that
 //!   exhume reads with `/` names, valid CRCs and an intact chain of custody (skipped, with a
 //!   message, where mono is not installed).
@@ -26,8 +30,12 @@
 mod contract;
 #[path = "collector/fixture.rs"]
 mod fixture;
+#[path = "collector/layout_kinds.rs"]
+mod layout_kinds;
 #[path = "collector/lint.rs"]
 mod lint;
+#[path = "collector/localised.rs"]
+mod localised;
 #[path = "collector/ps.rs"]
 mod ps;
 #[path = "collector/zipwriter.rs"]

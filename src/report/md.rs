@@ -53,10 +53,18 @@ pub fn render(d: &Diagnosis) -> String {
     );
     let skipped = super::view::unexpected_skips(d);
     if skipped > 0 {
+        // A paragraph of its own: capitalised ("One file", "Two files").
+        let files = crate::repair::words::count(skipped, "file", "files");
+        let mut chars = files.chars();
+        let files: String = chars
+            .next()
+            .map(|c| c.to_uppercase().chain(chars).collect())
+            .unwrap_or_default();
         let _ = writeln!(
             o,
-            "\n{} in the bundle were not used (the JSON report lists them with the reason).",
-            crate::repair::words::count(skipped, "file", "files")
+            "\n{files} in the bundle {} not used (the JSON report lists {} with the reason).",
+            if skipped == 1 { "was" } else { "were" },
+            if skipped == 1 { "it" } else { "them" }
         );
     }
     let _ = writeln!(
@@ -565,7 +573,7 @@ mod tests {
         );
         assert!(md.contains("## Missing evidence"));
         assert!(md.contains("## Problems reading the bundle"));
-        assert!(md.contains("were not used"));
+        assert!(md.contains("One file in the bundle was not used"));
         assert_tables_are_rectangular(&md);
     }
 
