@@ -4,7 +4,8 @@
 //! The analysis gives the clock and the facts of every other artefact (setup runs, errors,
 //! lines). The event logs are then read again with every event wanted, and each block of events
 //! becomes timeline entries as soon as it is parsed; nothing is kept for the analysis. Entries
-//! are sorted in runs of [`RUN`]; when there are more, each run is written to a private temp
+//! are sorted in runs of at most [`RUN`] entries and [`RUN_BYTES`] (messages are whole, so a
+//! row may be long); when there are more, each run is written to a private temp
 //! folder (removed afterwards) and the runs are merged as the output is written. With
 //! `--redact`, the sorted entries are read twice: once to learn the names to hide, in the same
 //! order every time (so tokens are numbered the same), once to write them.
@@ -21,8 +22,10 @@ use std::io::{BufRead, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-/// Entries sorted in memory at a time (about 30 MB).
+/// Entries sorted in memory at a time.
 const RUN: usize = 100_000;
+/// Bytes of entries (roughly) sorted in memory at a time.
+const RUN_BYTES: usize = 32 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -283,6 +286,10 @@ fn setup_lines(
 #[derive(Default)]
 struct Runs {
     filling: Vec<TimelineEntry>,
+    /// Roughly what `filling` holds, in bytes.
+    filling_bytes: usize,
+    /// The last run, sorted, once the runs are merged: shared by each pass, not copied.
+    last: Option<std::sync::Arc<Vec<TimelineEntry>>>,
     dir: Option<tempfile::TempDir>,
     files: Vec<PathBuf>,
     /// Why a run could not be written, reported when the runs are merged.
@@ -291,8 +298,9 @@ struct Runs {
 
 impl Runs {
     fn push(&mut self, e: TimelineEntry) {
+        self.filling_bytes += size_of(&e);
         self.filling.push(e);
-        if self.filling.len() >= RUN
+        if (self.filling.len() >= RUN || self.filling_bytes >= RUN_BYTES)
             && self.failed.is_none()
             && let Err(e) = self.spill()
         {
@@ -303,6 +311,7 @@ impl Runs {
     /// Sorts the run being filled and writes it to the temp folder, one JSON entry a line.
     fn spill(&mut self) -> std::io::Result<()> {
         self.filling.sort_by(order);
+        self.filling_bytes = 0;
         let dir = match &self.dir {
             Some(d) => d,
             None => self.dir.insert(tempfile::tempdir()?),
@@ -323,8 +332,17 @@ impl Runs {
         if let Some(e) = self.failed.take() {
             return Err(e);
         }
-        self.filling.sort_by(order);
-        let mut sources: Vec<Source> = vec![Source::Memory(self.filling.clone().into_iter())];
+        if self.last.is_none() || !self.filling.is_empty() {
+            let mut run = std::mem::take(&mut self.filling);
+            if let Some(last) = self.last.take() {
+                run.extend(std::sync::Arc::unwrap_or_clone(last));
+            }
+            run.sort_by(order);
+            self.filling_bytes = 0;
+            self.last = Some(std::sync::Arc::new(run));
+        }
+        let last = self.last.clone().unwrap_or_default();
+        let mut sources: Vec<Source> = vec![Source::Memory(last, 0)];
         for f in &self.files {
             let lines = std::io::BufReader::new(std::fs::File::open(f)?).lines();
             sources.push(Source::File(lines));
@@ -341,15 +359,38 @@ impl Runs {
     }
 }
 
+/// Roughly the bytes an entry holds.
+fn size_of(e: &TimelineEntry) -> usize {
+    std::mem::size_of::<TimelineEntry>()
+        + [
+            &e.timestamp_desc,
+            &e.message,
+            &e.source,
+            &e.locator,
+            &e.channel,
+            &e.provider,
+            &e.computer,
+            &e.tag,
+        ]
+        .iter()
+        .map(|s| s.len())
+        .sum::<usize>()
+}
+
 enum Source {
-    Memory(std::vec::IntoIter<TimelineEntry>),
+    /// The last run, and the next entry's index in it.
+    Memory(std::sync::Arc<Vec<TimelineEntry>>, usize),
     File(std::io::Lines<std::io::BufReader<std::fs::File>>),
 }
 
 impl Source {
     fn next(&mut self) -> Option<std::io::Result<TimelineEntry>> {
         match self {
-            Source::Memory(it) => it.next().map(Ok),
+            Source::Memory(run, at) => {
+                let e = run.get(*at).cloned();
+                *at += 1;
+                e.map(Ok)
+            }
             Source::File(lines) => lines.next().map(|l| {
                 let l = l?;
                 serde_json::from_str(&l).map_err(std::io::Error::other)
@@ -455,6 +496,21 @@ mod tests {
         let dir = runs.dir.as_ref().unwrap().path().to_path_buf();
         drop(runs);
         assert!(!dir.exists(), "the temp folder is removed");
+    }
+
+    #[test]
+    fn long_messages_spill_before_the_run_is_full() {
+        let mut runs = Runs::default();
+        let long = "x".repeat(1 << 20);
+        for i in 0..40u32 {
+            let mut e = entry(i, "evtx/System.evtx record 1");
+            e.message = format!("{i} {long}");
+            runs.push(e);
+        }
+        assert_eq!(runs.files.len(), 1, "32 MiB of entries went to disk");
+        let merged: Vec<TimelineEntry> = runs.merged().unwrap().map(Result::unwrap).collect();
+        assert_eq!(merged.len(), 40);
+        assert!(merged.windows(2).all(|w| order(&w[0], &w[1]).is_le()));
     }
 
     #[test]
