@@ -302,10 +302,11 @@ fn one(
     let started = Instant::now();
     match analysis::analyze_prepared(bundle, &opts.analysis, rules, interest) {
         Ok(mut a) => {
+            // Named before redaction: the collector names its zip after the server.
+            a.diagnosis.bundle.path = display.clone();
             if opts.redact {
                 report::redact::analysis(&mut a);
             }
-            a.diagnosis.bundle.path = display.clone();
             let d = &a.diagnosis;
             let json = report::json::render(d);
             let mut write_err = None;
