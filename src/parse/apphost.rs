@@ -130,15 +130,15 @@ pub fn parse_reader(
     let server = std::mem::take(&mut st.server);
     st.emit_scope(server);
     if st.dropped > 0 {
-        sink.problem(
-            path,
-            format!(
-                "{} more configuration facts beyond the first {MAX_FACTS} were dropped (not a real applicationHost.config?)",
-                st.dropped
-            ),
+        let why = format!(
+            "{} more configuration facts beyond the first {MAX_FACTS} were dropped (not a real applicationHost.config?)",
+            st.dropped
         );
+        sink.problem(path, why.clone());
+        sink.absorbed(why);
     }
-    sink.facts.append(&mut st.facts);
+    // Through the sink, so the bundle's fact-memory cap counts them too.
+    sink.extend(std::mem::take(&mut st.facts));
     Ok(())
 }
 
@@ -896,5 +896,7 @@ mod tests {
             "{:?}",
             sink.problems
         );
+        // What was dropped may have shown a failure: the file is read in part.
+        assert!(sink.incomplete.unwrap().starts_with(&dropped));
     }
 }

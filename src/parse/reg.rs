@@ -637,20 +637,20 @@ pub fn parse_reader(
         );
     }
     if too_many_keys > 0 {
-        sink.problem(
-            path,
-            format!("{too_many_keys} Exchange or service key(s) beyond the first {MAX_KEPT_KEYS} were not read"),
+        let why = format!(
+            "{too_many_keys} Exchange or service key(s) beyond the first {MAX_KEPT_KEYS} were not read"
         );
+        sink.problem(path, why.clone());
+        sink.absorbed(why);
     }
     if reg.oversized > 0 {
-        sink.problem(
-            path,
-            format!(
-                "{} hex value(s) longer than {} MiB were not decoded",
-                reg.oversized,
-                MAX_HEX_CHARS >> 20
-            ),
+        let why = format!(
+            "{} hex value(s) longer than {} MiB were not decoded",
+            reg.oversized,
+            MAX_HEX_CHARS >> 20
         );
+        sink.problem(path, why.clone());
+        sink.absorbed(why);
     }
     result?;
     if keys == 0 {
@@ -1205,6 +1205,10 @@ mod tests {
             sink.problems
                 .iter()
                 .any(|p| p.message.contains("not decoded"))
+        );
+        assert!(
+            sink.incomplete.unwrap().contains("not decoded"),
+            "read in part"
         );
     }
 }

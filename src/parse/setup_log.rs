@@ -177,6 +177,8 @@ struct State<'a> {
     zone: Option<String>,
     year_first: bool,
     stamped: u64,
+    /// `[ERROR]` blocks not kept for [`MAX_ERRORS_PER_RUN`].
+    errors_dropped: u64,
 }
 
 impl<'a> State<'a> {
@@ -194,6 +196,7 @@ impl<'a> State<'a> {
             zone: None,
             year_first: false,
             stamped: 0,
+            errors_dropped: 0,
         }
     }
 
@@ -408,6 +411,7 @@ impl<'a> State<'a> {
         if self.error.is_none() {
             open.run.error_count += 1;
             if open.errors_kept >= MAX_ERRORS_PER_RUN {
+                self.errors_dropped += 1;
                 return;
             }
             open.errors_kept += 1;
@@ -549,6 +553,14 @@ impl<'a> State<'a> {
             open.run.last_line = total_lines;
         }
         self.close_run();
+        if self.errors_dropped > 0 {
+            let why = format!(
+                "{} [ERROR] block(s) beyond the first {MAX_ERRORS_PER_RUN} of a run were counted, not read",
+                self.errors_dropped
+            );
+            sink.problem(&self.path, why.clone());
+            sink.absorbed(why);
+        }
         let count = self.finished.len();
         for (i, (mut run, banner)) in self.finished.into_iter().enumerate() {
             run.is_last = i + 1 == count;
@@ -984,6 +996,26 @@ mod tests {
                 .iter()
                 .any(|n| n.contains("day first") && n.contains("time order"))
         );
+    }
+
+    #[test]
+    fn errors_past_the_cap_are_counted_and_the_log_is_read_in_part() {
+        let mut log = String::from(
+            "[01/01/2020 10:00:00.0000] [0] Starting Microsoft Exchange Server 2016 Setup\n",
+        );
+        for i in 0..MAX_ERRORS_PER_RUN + 3 {
+            log.push_str(&format!(
+                "[01/01/2020 10:00:01.0000] [1] [ERROR] error {i}\n"
+            ));
+            log.push_str("[01/01/2020 10:00:01.0000] [1] Ending processing x\n");
+        }
+        let sink = run(&log);
+        assert_eq!(errors_of(&sink).len(), MAX_ERRORS_PER_RUN);
+        assert_eq!(runs_of(&sink)[0].error_count, MAX_ERRORS_PER_RUN + 3);
+        assert!(sink.incomplete.unwrap().starts_with("3 [ERROR] block(s)"));
+        // At the cap, nothing is absorbed.
+        let sink = run(SEED);
+        assert_eq!(sink.incomplete, None);
     }
 
     #[test]
