@@ -352,7 +352,7 @@ fn one(
                 sha256: sha256_file(bundle).unwrap_or_default(),
                 status: "error".into(),
                 error,
-                ..SummaryRow::empty()
+                ..SummaryRow::default()
             };
             // The summaries list it until it is analysed; reports of an earlier version of the
             // bundle no longer describe it.
