@@ -208,14 +208,69 @@ pub fn build(facts: &FactSet, clock: &Clock) -> Vec<TimelineEntry> {
     out
 }
 
-/// The order of the timeline.
+/// The order of the timeline: by time, then locator, then content, down to the last column,
+/// so that the output never depends on which thread read what first.
 pub fn order(a: &TimelineEntry, b: &TimelineEntry) -> std::cmp::Ordering {
-    (a.datetime, &a.locator, &a.timestamp_desc, &a.message).cmp(&(
-        b.datetime,
-        &b.locator,
-        &b.timestamp_desc,
-        &b.message,
-    ))
+    (a.datetime, &a.locator, &a.timestamp_desc, &a.message)
+        .cmp(&(b.datetime, &b.locator, &b.timestamp_desc, &b.message))
+        .then_with(|| {
+            (
+                &a.source,
+                a.event_id,
+                &a.channel,
+                &a.provider,
+                a.record_id,
+                &a.computer,
+                &a.tag,
+                a.local,
+            )
+                .cmp(&(
+                    &b.source,
+                    b.event_id,
+                    &b.channel,
+                    &b.provider,
+                    b.record_id,
+                    &b.computer,
+                    &b.tag,
+                    b.local,
+                ))
+        })
+}
+
+/// [`entries_of`] for an event fact just read from a log (`parse::evtx::stream`), given away:
+/// its strings move into the entry, and its excerpt is the message when it was not clipped
+/// (both are [`crate::parse::evtx::excerpt`]), so a timeline of millions of events does not
+/// copy or rebuild them.
+pub fn into_entries(f: crate::facts::Fact, clock: &Clock, out: &mut Vec<TimelineEntry>) {
+    let crate::facts::Fact {
+        time: Some(t),
+        evidence,
+        kind: FactKind::Event(e),
+    } = f
+    else {
+        return entries_of(&f, clock, out);
+    };
+    let whole = e.repeats.is_none()
+        && evidence.excerpt.chars().count() < crate::facts::Evidence::MAX_EXCERPT;
+    let message = if whole {
+        evidence.excerpt
+    } else {
+        crate::parse::evtx::excerpt(&e)
+    };
+    out.push(TimelineEntry {
+        datetime: clock.to_utc(t),
+        local: clock.unknown_for(t),
+        timestamp_desc: "Event logged".into(),
+        message,
+        source: "EVTX".into(),
+        locator: evidence.locator.to_string(),
+        event_id: Some(e.event_id),
+        channel: e.channel,
+        provider: e.provider,
+        record_id: Some(e.record_id),
+        computer: e.computer,
+        tag: String::new(),
+    });
 }
 
 /// The timeline entries of one fact: none if it has no time, two for a run with an end.

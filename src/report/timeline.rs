@@ -8,6 +8,7 @@
 //! presented as UTC.
 
 use crate::timeline::TimelineEntry;
+use chrono::{Datelike, Timelike};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -43,57 +44,101 @@ pub fn header(format: Format) -> String {
 
 /// One entry as one line, with its newline.
 pub fn row(format: Format, e: &TimelineEntry) -> String {
-    let (datetime, desc) = if e.local {
-        (
-            e.datetime
-                .naive_utc()
-                .format("%Y-%m-%dT%H:%M:%S%.6f")
-                .to_string(),
-            format!("{}{OFFSET_UNKNOWN}", e.timestamp_desc),
-        )
-    } else {
-        (
-            e.datetime
-                .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-            e.timestamp_desc.clone(),
-        )
+    let mut out = Vec::new();
+    write_row(format, e, &mut out);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// [`row`], appended to `out`: `timeline` writes millions of rows, so nothing is allocated
+/// per cell.
+pub fn write_row(format: Format, e: &TimelineEntry, out: &mut Vec<u8>) {
+    use std::io::Write;
+    let mut datetime = [0u8; 32];
+    let datetime = {
+        let t = e.datetime.naive_utc();
+        let mut w = &mut datetime[..];
+        let _ = write!(
+            w,
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}{}",
+            t.year(),
+            t.month(),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second(),
+            t.nanosecond() / 1000 % 1_000_000,
+            if e.local { "" } else { "Z" }
+        );
+        let n = 32 - w.len();
+        std::str::from_utf8(&datetime[..n]).unwrap_or_default()
     };
-    let opt = |v: Option<String>| v.unwrap_or_default();
-    let event_id = opt(e.event_id.map(|v| v.to_string()));
-    let record_id = opt(e.record_id.map(|v| v.to_string()));
+    let unknown = if e.local { OFFSET_UNKNOWN } else { "" };
     match format {
         Format::Csv => {
-            let cells = [
-                &datetime,
-                &desc,
-                &e.message,
-                &e.source,
-                &e.locator,
-                &event_id,
-                &e.channel,
-                &e.provider,
-                &record_id,
-                &e.computer,
-                &e.tag,
-            ];
-            let cells: Vec<String> = cells.iter().map(|c| quote(c)).collect();
-            cells.join(",") + "\n"
+            push_cell(out, datetime);
+            out.push(b',');
+            if e.local {
+                push_cell(out, &format!("{}{unknown}", e.timestamp_desc));
+            } else {
+                push_cell(out, &e.timestamp_desc);
+            }
+            for cell in [&e.message, &e.source, &e.locator] {
+                out.push(b',');
+                push_cell(out, cell);
+            }
+            out.push(b',');
+            if let Some(id) = e.event_id {
+                let _ = write!(out, "{id}");
+            }
+            for cell in [&e.channel, &e.provider] {
+                out.push(b',');
+                push_cell(out, cell);
+            }
+            out.push(b',');
+            if let Some(id) = e.record_id {
+                let _ = write!(out, "{id}");
+            }
+            for cell in [&e.computer, &e.tag] {
+                out.push(b',');
+                push_cell(out, cell);
+            }
+            out.push(b'\n');
         }
         Format::Jsonl => {
-            let v = serde_json::json!({
-                "datetime": datetime,
-                "timestamp_desc": desc,
-                "message": e.message,
-                "source": e.source,
-                "locator": e.locator,
-                "event_id": e.event_id,
-                "channel": e.channel,
-                "provider": e.provider,
-                "record_id": e.record_id,
-                "computer": e.computer,
-                "tag": e.tag,
-            });
-            v.to_string() + "\n"
+            /// The JSON line: its fields in column order.
+            #[derive(serde::Serialize)]
+            struct Line<'a> {
+                datetime: &'a str,
+                timestamp_desc: std::borrow::Cow<'a, str>,
+                message: &'a str,
+                source: &'a str,
+                locator: &'a str,
+                event_id: Option<u32>,
+                channel: &'a str,
+                provider: &'a str,
+                record_id: Option<u64>,
+                computer: &'a str,
+                tag: &'a str,
+            }
+            let line = Line {
+                datetime,
+                timestamp_desc: if e.local {
+                    format!("{}{unknown}", e.timestamp_desc).into()
+                } else {
+                    e.timestamp_desc.as_str().into()
+                },
+                message: &e.message,
+                source: &e.source,
+                locator: &e.locator,
+                event_id: e.event_id,
+                channel: &e.channel,
+                provider: &e.provider,
+                record_id: e.record_id,
+                computer: &e.computer,
+                tag: &e.tag,
+            };
+            let _ = serde_json::to_writer(&mut *out, &line);
+            out.push(b'\n');
         }
     }
 }
@@ -114,10 +159,80 @@ fn all(format: Format, entries: &[TimelineEntry]) -> String {
     out
 }
 
-fn quote(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
+/// A CSV cell: quoted when it holds a separator, a quote or a line break, and made inert when
+/// a spreadsheet would read it as a formula (`=`, `+`, `-`, `@`, tab or carriage return first:
+/// event data is written by whoever wrote to the log), by a leading apostrophe, as OWASP
+/// advises for CSV files.
+fn push_cell(out: &mut Vec<u8>, s: &str) {
+    let quoted = s.contains([',', '"', '\n', '\r']);
+    if quoted {
+        out.push(b'"');
+    }
+    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        out.push(b'\'');
+    }
+    if quoted {
+        for part in s.split_inclusive('"') {
+            out.extend_from_slice(part.as_bytes());
+            if part.ends_with('"') {
+                out.push(b'"');
+            }
+        }
+        out.push(b'"');
     } else {
-        s.to_string()
+        out.extend_from_slice(s.as_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(message: &str) -> TimelineEntry {
+        TimelineEntry {
+            timestamp_desc: "Event logged".into(),
+            message: message.into(),
+            source: "EVTX".into(),
+            locator: "evtx/System.evtx record 7".into(),
+            event_id: Some(7036),
+            record_id: Some(7),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn cells_a_spreadsheet_would_run_are_inert_in_csv_only() {
+        for (message, cell) in [
+            (
+                "=HYPERLINK(\"http://x\")",
+                "\"'=HYPERLINK(\"\"http://x\"\")\"",
+            ),
+            ("+1", "'+1"),
+            ("-2+3", "'-2+3"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("a=b, c", "\"a=b, c\""),
+        ] {
+            let line = row(Format::Csv, &event(message));
+            let cells = line.splitn(4, ",Event logged,").nth(1).unwrap();
+            assert!(cells.starts_with(&format!("{cell},EVTX,")), "{line}");
+            let json = row(Format::Jsonl, &event(message));
+            let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+            assert_eq!(v["message"], message, "JSON keeps the value as it is");
+        }
+    }
+
+    #[test]
+    fn a_row_has_every_column_once() {
+        let line = row(Format::Csv, &event("System 7036 Service Control Manager"));
+        assert_eq!(
+            line,
+            "1970-01-01T00:00:00.000000Z,Event logged,System 7036 Service Control Manager,EVTX,evtx/System.evtx record 7,7036,,,7,,\n"
+        );
+        let mut local = event("x");
+        local.local = true;
+        let line = row(Format::Csv, &local);
+        assert!(line.starts_with(&format!(
+            "1970-01-01T00:00:00.000000,\"Event logged{OFFSET_UNKNOWN}\",x,"
+        )));
     }
 }

@@ -210,8 +210,8 @@ pub(super) struct Built {
 /// rendered. `None` when the template has no detail or a value is not of a form whose
 /// rendering is known to read back unchanged: the record is then left to the crate.
 pub(super) fn build(chunk: &[u8], at: &RecordAt, templates: &mut Templates) -> Option<Built> {
-    let shape = templates.shape(chunk, at.def_offset)?;
-    let detail: Detail = shape.detail.as_deref()?.clone();
+    let shape = templates.shared_shape(chunk, at.def_offset)?;
+    let detail: &Detail = shape.detail.as_deref()?;
     let descriptors = chunk.get(at.descriptors..at.descriptors + 4 * at.count)?;
     let values = Values {
         descriptors,
@@ -376,11 +376,67 @@ fn render((ty, b): (u8, &[u8]), out: &mut String) -> Option<()> {
                 write!(out, "-{}", u32::from_le_bytes(sub.try_into().ok()?)).ok()?;
             }
         }
-        (0x14, 4) => write!(out, "0x{:x}", u32::from_le_bytes(b.try_into().ok()?)).ok()?,
-        (0x15, 8) => write!(out, "0x{:x}", u64::from_le_bytes(b.try_into().ok()?)).ok()?,
+        (0x0d, 4) => match i32::from_le_bytes(b.try_into().ok()?) {
+            0 => out.push_str("false"),
+            1 => out.push_str("true"),
+            raw => write!(out, "{raw}").ok()?,
+        },
+        // `{3f2504e0-4f89-11d3-9a0c-0305e82c3301}`: the first three groups little-endian.
+        (0x0f, 16) => {
+            const ORDER: [usize; 16] = [3, 2, 1, 0, 5, 4, 7, 6, 8, 9, 10, 11, 12, 13, 14, 15];
+            out.push('{');
+            for (i, &at) in ORDER.iter().enumerate() {
+                if matches!(i, 4 | 6 | 8 | 10) {
+                    out.push('-');
+                }
+                write!(out, "{:02x}", b[at]).ok()?;
+            }
+            out.push('}');
+        }
+        (0x10, 4) | (0x14, 4) => {
+            write!(out, "0x{:x}", u32::from_le_bytes(b.try_into().ok()?)).ok()?
+        }
+        (0x10, 8) | (0x15, 8) => {
+            write!(out, "0x{:x}", u64::from_le_bytes(b.try_into().ok()?)).ok()?
+        }
+        (0x11, 8) => filetime_text(u64::from_le_bytes(b.try_into().ok()?), out),
         _ => return None,
     }
     Some(())
+}
+
+/// A FILETIME as the crate renders it in event data: `2010-11-21T03:55:59.6264270Z`, seven
+/// fractional digits, years past 9999 keeping their last four digits, and all zeros past
+/// `i64::MAX` (its `FileTime::fields`).
+fn filetime_text(ticks: u64, out: &mut String) {
+    use std::fmt::Write;
+    const TICKS_PER_SEC: u64 = 10_000_000;
+    const TICKS_PER_DAY: u64 = 86_400 * TICKS_PER_SEC;
+    if ticks > i64::MAX as u64 {
+        out.push_str("0000-00-00T00:00:00.0000000Z");
+        return;
+    }
+    let (days, t) = (ticks / TICKS_PER_DAY, ticks % TICKS_PER_DAY);
+    // Howard Hinnant's civil_from_days, counting from 0000-03-01 (584 694 days before
+    // 1601-01-01) in 400-year eras of 146 097 days.
+    let z = days + 584_694;
+    let (era, doe) = (z / 146_097, z % 146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = era * 400 + yoe + u64::from(month <= 2);
+    let secs = t / TICKS_PER_SEC;
+    let _ = write!(
+        out,
+        "{:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:07}Z",
+        year % 10_000,
+        secs / 3_600,
+        secs / 60 % 60,
+        secs % 60,
+        t % TICKS_PER_SEC
+    );
 }
 
 /// An integer value of its exact size.

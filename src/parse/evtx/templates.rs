@@ -133,6 +133,12 @@ impl Templates {
         self.last.as_ref().and_then(|(_, s)| s.as_deref())
     }
 
+    /// [`Self::shape`], shared: it stays usable while the templates are looked up again.
+    pub(super) fn shared_shape(&mut self, chunk: &[u8], def_offset: u32) -> Option<Arc<Shape>> {
+        self.shape(chunk, def_offset)?;
+        self.last.as_ref().and_then(|(_, s)| s.clone())
+    }
+
     fn lookup(&mut self, chunk: &[u8], def_offset: u32) -> Option<Arc<Shape>> {
         if let Some(s) = self.in_chunk.get(&def_offset) {
             return s.clone();
