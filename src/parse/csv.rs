@@ -89,10 +89,10 @@ pub fn read_rows(
             }
             lines.report(&path, sink);
             if malformed > 0 {
-                sink.problem(
-                    &path,
-                    format!("{malformed} row(s) do not have as many fields as the header"),
-                );
+                // A row of the wrong width was cut, joined or shifted: what it said is lost.
+                let why = format!("{malformed} row(s) do not have as many fields as the header");
+                sink.problem(&path, why.clone());
+                sink.absorbed(why);
             }
             if header.is_none() {
                 return Err(std::io::Error::other("no header line"));
@@ -333,6 +333,14 @@ mod tests {
         );
         assert_eq!(services(&p).len(), 2);
         assert!(p.problems.iter().any(|x| x.message.contains("2 row(s)")));
+        // What those rows said is lost: the file is read in part.
+        assert!(
+            p.partial
+                .iter()
+                .any(|x| x.path == "system/services.csv" && x.reason.contains("2 row(s)")),
+            "{:?}",
+            p.partial
+        );
 
         // Binary garbage: no service invented, the damage is said.
         let p = parse_as(
