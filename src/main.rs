@@ -135,8 +135,6 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             found_at(&mut analysis, &a.bundle, &located);
             if a.redact {
                 report::redact::analysis(&mut analysis);
-                // The analyst's own folders (often named after the client's case) stay out.
-                analysis.diagnosis.bundle.path = exhume::batch::relative_name(&a.bundle, &[]);
             }
             let d = &analysis.diagnosis;
             let to_terminal = a.output.is_none() && std::io::stdout().is_terminal();
@@ -231,12 +229,30 @@ fn found_at(
     located: &exhume::bundle::shape::Located,
 ) {
     let b = &mut analysis.diagnosis.bundle;
-    b.path = input.display().to_string();
+    b.path = bundle_name(input);
     b.inside = located.inside.clone();
     analysis
         .diagnosis
         .problems
         .extend(located.problems.iter().cloned());
+}
+
+/// The input as a report names it: its own name only. The analyst's folders above it often
+/// name the client's case, and the report is sent on as it is; `.` is named by the folder it is.
+fn bundle_name(input: &std::path::Path) -> String {
+    let name = input
+        .file_name()
+        .map(std::ffi::OsStr::to_os_string)
+        .or_else(|| {
+            std::fs::canonicalize(input)
+                .ok()?
+                .file_name()
+                .map(std::ffi::OsStr::to_os_string)
+        });
+    match name {
+        Some(n) => n.to_string_lossy().into_owned(),
+        None => input.display().to_string(),
+    }
 }
 
 /// Writes to the file, or to stdout; a closed pipe (`| head`) is not an error.

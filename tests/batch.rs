@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// A folder of bundles: the two samples (zip), a folder copy of the seed, and a broken zip.
 fn corpus() -> tempfile::TempDir {
@@ -34,6 +34,16 @@ fn batch(inbox: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
     ];
     args.extend_from_slice(extra);
     exhume(&args)
+}
+
+/// The corpus without its broken zip, analysed once into `out`: (corpus, inbox, out).
+fn analysed_once() -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let c = corpus();
+    let inbox = c.path().join("inbox");
+    std::fs::remove_file(inbox.join("truncated.zip")).unwrap();
+    let out = c.path().join("out");
+    assert!(batch(&inbox, &out, &[]).status.success());
+    (c, inbox, out)
 }
 
 #[test]
@@ -81,11 +91,7 @@ fn summaries_are_identical_whatever_the_job_count_and_broken_bundles_are_listed(
 
 #[test]
 fn rerun_skips_finished_bundles_and_force_redoes_them() {
-    let c = corpus();
-    let inbox = c.path().join("inbox");
-    std::fs::remove_file(inbox.join("truncated.zip")).unwrap();
-    let out = c.path().join("out");
-    assert!(batch(&inbox, &out, &[]).status.success());
+    let (_corpus, inbox, out) = analysed_once();
     let first = std::fs::read(out.join("summary.csv")).unwrap();
     let again = batch(&inbox, &out, &[]);
     let err = String::from_utf8_lossy(&again.stderr);
@@ -129,11 +135,7 @@ fn stderr(o: &std::process::Output) -> String {
 
 #[test]
 fn a_new_format_is_rendered_from_the_stored_analysis_as_a_fresh_run_writes_it() {
-    let c = corpus();
-    let inbox = c.path().join("inbox");
-    std::fs::remove_file(inbox.join("truncated.zip")).unwrap();
-    let out = c.path().join("out");
-    assert!(batch(&inbox, &out, &[]).status.success());
+    let (c, inbox, out) = analysed_once();
     let reports = out.join("reports");
     let html_count = |dir: &Path| {
         std::fs::read_dir(dir)

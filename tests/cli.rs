@@ -298,11 +298,50 @@ fn batch_takes_a_comma_list_of_formats_and_redacts() {
     }
 }
 
+/// Reports are sent on as they are: they name the bundle by its own name, never by the
+/// analyst's folders above it (which often name the client's case), redacted or not.
 #[test]
-fn analyze_redact_hides_the_analysts_folders() {
-    let out = exhume(&["analyze", &healthy(), "--redact", "--format", "json"]);
-    let text = String::from_utf8(out.stdout).unwrap();
-    assert!(!text.contains(&*samples().to_string_lossy()), "{text}");
-    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(v["bundle"]["path"], "exchange2010-sp2-healthy.zip");
+fn reports_name_the_bundle_by_its_own_name_only() {
+    let repo = env!("CARGO_MANIFEST_DIR");
+    let bundle = healthy();
+    for redact in [false, true] {
+        for format in ["text", "md", "html", "json"] {
+            let mut args = vec!["analyze", bundle.as_str(), "--format", format];
+            if redact {
+                args.push("--redact");
+            }
+            let out = exhume(&args);
+            assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+            let text = String::from_utf8(out.stdout).unwrap();
+            assert!(!text.contains(repo), "{args:?} shows the analyst's folders");
+            assert!(
+                text.contains("exchange2010-sp2-healthy.zip"),
+                "{args:?} does not name the bundle"
+            );
+            if format == "json" {
+                let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+                assert_eq!(v["bundle"]["path"], "exchange2010-sp2-healthy.zip");
+            }
+        }
+    }
+    // A path relative to the current folder, and the current folder itself.
+    let json_path = |dir: &std::path::Path, input: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_exhume"))
+            .args(["analyze", input, "--format", "json"])
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{input}: {}", stderr(&out));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["bundle"]["path"].as_str().unwrap().to_string()
+    };
+    assert_eq!(
+        json_path(
+            std::path::Path::new(repo),
+            "samples/exchange2010-sp2-healthy.zip"
+        ),
+        "exchange2010-sp2-healthy.zip"
+    );
+    let folder = samples().join("scenarios/e2013-cu23-healthy");
+    assert_eq!(json_path(&folder, "."), "e2013-cu23-healthy");
 }

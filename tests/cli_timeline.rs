@@ -302,24 +302,12 @@ fn a_folder_without_a_bundle_is_an_error_not_an_empty_timeline() {
 #[test]
 fn folded_events_are_written_once_each() {
     use chrono::{Duration, TimeZone, Utc};
-    use samplegen::artefacts::{classic_event, evtx};
+    use samplegen::artefacts::{evtx, http_sys_event};
     let at = |minutes: i64| {
         Utc.with_ymd_and_hms(2024, 3, 12, 9, 0, 0).single().unwrap() + Duration::minutes(minutes)
     };
-    let lost_binding = |minutes: i64| {
-        let mut e = classic_event(
-            at(minutes),
-            "System",
-            "EX01.contoso.com",
-            "Microsoft-Windows-HttpEvent",
-            15021,
-            2,
-            &["0.0.0.0:444"],
-        );
-        e.provider_guid = Some("{7b6bc78c-898b-4170-bbf8-1a469ea43fc5}".into());
-        e.qualifiers = None;
-        e
-    };
+    let lost_binding =
+        |minutes: i64| http_sys_event(at(minutes), "EX01.contoso.com", 15021, 2, &["0.0.0.0:444"]);
     let old = evtx((0..40).map(lost_binding).collect(), 100);
     let new = evtx((60..100).map(lost_binding).collect(), 500);
     let dir = temp_folder(&[

@@ -6,7 +6,7 @@ mod common;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use common::*;
-use samplegen::artefacts::{classic_event, evtx};
+use samplegen::artefacts::{classic_event, evtx, http_sys_event};
 
 const PC: &str = "EX01.contoso.com";
 
@@ -33,17 +33,7 @@ const AGENT_CRASH: &str = "Watson report about to be sent for process id: 5120, 
 
 #[test]
 fn a_lost_back_end_binding_is_the_cause_and_names_its_endpoint() {
-    let mut http = classic_event(
-        at(5),
-        "System",
-        PC,
-        "Microsoft-Windows-HttpEvent",
-        15021,
-        2,
-        &["0.0.0.0:444"],
-    );
-    http.provider_guid = Some("{7b6bc78c-898b-4170-bbf8-1a469ea43fc5}".into());
-    http.qualifiers = None;
+    let http = http_sys_event(at(5), PC, 15021, 2, &["0.0.0.0:444"]);
     let b = bundle(evtx(vec![http], 900), evtx(Vec::new(), 1));
     let d = analyze(b.path()).diagnosis;
     assert_eq!(d.root_causes.len(), 1, "{:#?}", d.root_causes);
@@ -181,17 +171,7 @@ fn a_wrong_update_an_expired_auth_certificate_and_blocked_mitigations_are_each_n
 
 #[test]
 fn the_same_sources_on_a_healthy_server_name_nothing() {
-    let mut http = classic_event(
-        at(5),
-        "System",
-        PC,
-        "Microsoft-Windows-HttpEvent",
-        15007,
-        4,
-        &["http://*:5985/wsman/"],
-    );
-    http.provider_guid = Some("{7b6bc78c-898b-4170-bbf8-1a469ea43fc5}".into());
-    http.qualifiers = None;
+    let http = http_sys_event(at(5), PC, 15007, 4, &["http://*:5985/wsman/"]);
     let app = evtx(
         vec![
             classic_event(

@@ -302,10 +302,11 @@ fn one(
     let started = Instant::now();
     match analysis::analyze_prepared(bundle, &opts.analysis, rules, interest) {
         Ok(mut a) => {
+            // Named before redaction: the collector names its zip after the server.
+            a.diagnosis.bundle.path = display.clone();
             if opts.redact {
                 report::redact::analysis(&mut a);
             }
-            a.diagnosis.bundle.path = display.clone();
             let d = &a.diagnosis;
             let json = report::json::render(d);
             let mut write_err = None;
@@ -351,7 +352,7 @@ fn one(
                 sha256: sha256_file(bundle).unwrap_or_default(),
                 status: "error".into(),
                 error,
-                ..SummaryRow::empty()
+                ..SummaryRow::default()
             };
             // The summaries list it until it is analysed; reports of an earlier version of the
             // bundle no longer describe it.

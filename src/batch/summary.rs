@@ -18,7 +18,7 @@ pub const FAILED: &str = "failed";
 pub const REPORT_EXTENSIONS: [&str; 4] = ["html", "md", "txt", "json"];
 
 /// One line of `summary.csv` / `summary.jsonl`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct SummaryRow {
     pub bundle: String,
     pub sha256: String,
@@ -46,31 +46,6 @@ pub struct SummaryRow {
     /// The report's name in `reports/` without extension (empty when there is none).
     #[serde(default)]
     pub report: String,
-}
-
-impl SummaryRow {
-    pub fn empty() -> Self {
-        SummaryRow {
-            bundle: String::new(),
-            sha256: String::new(),
-            host: String::new(),
-            version_before: String::new(),
-            version_after: String::new(),
-            build: String::new(),
-            status: String::new(),
-            verdict: String::new(),
-            root_causes: Vec::new(),
-            root_cause_titles: Vec::new(),
-            critical: 0,
-            high: 0,
-            medium: 0,
-            low: 0,
-            problems: 0,
-            skipped: 0,
-            error: String::new(),
-            report: String::new(),
-        }
-    }
 }
 
 /// What the summaries know of causes: their titles, and which rules report the same cause.

@@ -179,10 +179,9 @@ pub fn parse_bytes(bytes: &[u8], path: &str, sink: &mut Sink) -> Result<(), Erro
         h.other.insert(k.clone(), t);
     }
     if dropped > 0 {
-        sink.problem(
-            path,
-            format!("{dropped} more value(s) beyond the first {MAX_OTHER} were not kept"),
-        );
+        let why = format!("{dropped} more value(s) beyond the first {MAX_OTHER} were not kept");
+        sink.problem(path, why.clone());
+        sink.absorbed(why);
     }
 
     let mut parts = Vec::new();
@@ -449,6 +448,21 @@ mod tests {
         // Over the cap: refused without parsing.
         let huge = vec![b' '; (MAX_HOST_JSON + 1) as usize];
         assert!(matches!(run(&huge).0, Err(Error::Format { .. })));
+    }
+
+    #[test]
+    fn values_past_the_cap_are_counted_and_the_file_is_read_in_part() {
+        let values: Vec<String> = (0..MAX_OTHER + 5)
+            .map(|i| format!("\"v{i}\":\"x\""))
+            .collect();
+        let text = format!("{{\"computer_name\":\"EX01\",{}}}", values.join(","));
+        let (res, sink) = run(text.as_bytes());
+        res.unwrap();
+        assert_eq!(host(&sink).other.len(), MAX_OTHER);
+        assert!(sink.incomplete.unwrap().starts_with("5 more value(s)"));
+        // Below the cap nothing is absorbed.
+        let (_, sink) = run(br#"{"computer_name":"EX01","v":"x"}"#);
+        assert_eq!(sink.incomplete, None);
     }
 
     /// The `parse` wrappers of the configuration parsers, through a real folder bundle: each

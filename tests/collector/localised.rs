@@ -6,6 +6,7 @@
 use exhume::diagnosis::{Diagnosis, Status};
 use samplegen::BundleBuilder;
 use samplegen::builder::utf8_bom_crlf;
+use samplegen::host::{ICACLS_DONE, icacls_listing};
 use samplegen::scenarios::{INSTALL_2010, exchange2010_sp2};
 
 const RULE: &str = "acl-owa-auth-restricted";
@@ -67,22 +68,6 @@ const UNKNOWN: Lang = Lang {
     network_service: "NT AUTHORITY\\VERKKOPALVELU",
     summary: "Käsiteltiin 1 tiedostoa; 0 tiedoston käsittely epäonnistui",
 };
-
-/// icacls' layout: the folder, then one entry per line aligned under the first, a blank line,
-/// the closing line; `Write-Acl` adds a line break.
-fn icacls(dir: &str, entries: &[String], summary: &str) -> String {
-    let pad = " ".repeat(dir.chars().count() + 1);
-    let mut out = String::new();
-    for (i, e) in entries.iter().enumerate() {
-        if i == 0 {
-            out.push_str(&format!("{dir} {e}\n"));
-        } else {
-            out.push_str(&format!("{pad}{e}\n"));
-        }
-    }
-    out.push_str(&format!("\n{summary}\n\n"));
-    out
-}
 
 /// Entries as `(principal index, rights)`: 0 Authenticated Users, 1 SYSTEM, 2 Administrators,
 /// 3 Users, 4 CREATOR OWNER, 5 NETWORK SERVICE, 6 a domain group whose name ends like Users.
@@ -162,17 +147,13 @@ fn bundle(lang: &Lang, ca: Entries, auth: Entries) -> BundleBuilder {
         b.file(
             &format!("system/acl/{name}.txt"),
             &format!("icacls {dir}"),
-            utf8_bom_crlf(&icacls(&dir, &by_name, lang.summary)),
+            utf8_bom_crlf(&icacls_listing(&dir, &by_name, lang.summary)),
         );
         // The collector writes its SID listing with the English closing line.
         b.file(
             &format!("system/acl/{name}-sid.txt"),
             &format!("Get-Acl {dir}"),
-            utf8_bom_crlf(&icacls(
-                &dir,
-                &by_sid,
-                "Successfully processed 1 files; Failed processing 0 files",
-            )),
+            utf8_bom_crlf(&icacls_listing(&dir, &by_sid, ICACLS_DONE)),
         );
     }
     b

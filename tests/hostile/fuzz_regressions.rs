@@ -58,7 +58,27 @@ fn member(path: &str, broken: bool) -> Vec<u8> {
 }
 
 fn framed(broken: bool) -> Vec<u8> {
-    let contents = samplegen::scenarios::exchange2010_sp2(broken).contents();
+    frame(&samplegen::scenarios::exchange2010_sp2(broken))
+}
+
+/// The healthy sample cut down to the pipeline target's paths, its manifest listing only them:
+/// a bundle the target finds healthy, so its "healthy ⇒ …" properties are exercised.
+fn framed_healthy() -> Vec<u8> {
+    frame(&pipeline_only())
+}
+
+fn pipeline_only() -> samplegen::BundleBuilder {
+    let mut b = samplegen::scenarios::exchange2010_sp2(false);
+    for (p, _) in b.contents() {
+        if !fuzz_lib::PIPELINE_PATHS.contains(&p.as_str()) {
+            b.remove(&p);
+        }
+    }
+    b
+}
+
+fn frame(b: &samplegen::BundleBuilder) -> Vec<u8> {
+    let contents = b.contents();
     let members: Vec<(usize, &[u8])> = contents
         .iter()
         .filter_map(|(p, b)| {
@@ -144,6 +164,37 @@ fn pipeline() {
     replay(
         "pipeline",
         targets::pipeline::run,
-        &[framed(false), framed(true)],
+        &[framed(false), framed(true), framed_healthy()],
     );
+}
+
+/// The pipeline target's properties about a healthy verdict are not vacuous: the cut-down
+/// healthy sample is healthy through the target's own steps; with a NUL run in its setup log
+/// (what the target's "nothing absorbed" check looks for) it is not.
+#[test]
+fn the_pipeline_target_reaches_a_healthy_verdict() {
+    let _guard = SCRATCH.lock().unwrap_or_else(|p| p.into_inner());
+    let framed = framed_healthy();
+    let status = |data: &[u8]| {
+        let dir = fuzz_lib::fresh_dir("healthy");
+        fuzz_lib::write_members(&dir, &fuzz_lib::split_members(data));
+        let opts = exhume::Options {
+            limits: fuzz_lib::fuzz_limits(),
+            ..Default::default()
+        };
+        let d = exhume::analyze(&dir, &opts).expect("analyses").diagnosis;
+        fuzz_lib::remove_scratch();
+        (d.status, d.verdict)
+    };
+    let (healthy, verdict) = status(&framed);
+    assert_eq!(healthy, exhume::diagnosis::Status::Healthy, "{verdict}");
+    // Damaged at the source: the manifest is written over the damaged log.
+    let mut b = pipeline_only();
+    let log = "setup/ExchangeSetup.log";
+    let mut bytes = b.get(log).expect("the setup log").to_vec();
+    let at = bytes.len() / 2;
+    bytes.splice(at..at, [0u8; 8]);
+    b.file(log, "damaged at the source", bytes);
+    let (status, verdict) = status(&frame(&b));
+    assert_ne!(status, exhume::diagnosis::Status::Healthy, "{verdict}");
 }

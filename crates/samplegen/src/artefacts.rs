@@ -573,6 +573,29 @@ pub fn classic_event(
     }
 }
 
+/// An event of HTTP.sys (`Microsoft-Windows-HttpEvent`, in System): a manifest provider, so
+/// written with its GUID and without qualifiers, as Windows does.
+pub fn http_sys_event(
+    time: DateTime<Utc>,
+    computer: &str,
+    id: u16,
+    level: u8,
+    data: &[&str],
+) -> EventSpec {
+    let mut e = classic_event(
+        time,
+        "System",
+        computer,
+        "Microsoft-Windows-HttpEvent",
+        id,
+        level,
+        data,
+    );
+    e.provider_guid = Some("{7b6bc78c-898b-4170-bbf8-1a469ea43fc5}".into());
+    e.qualifiers = None;
+    e
+}
+
 /// Service Control Manager 7036 ("The X service entered the Y state").
 pub fn scm_state(time: DateTime<Utc>, computer: &str, display: &str, state: &str) -> EventSpec {
     EventSpec {

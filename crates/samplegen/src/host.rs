@@ -272,18 +272,28 @@ pub fn file_versions(files: &[File], install: &str) -> String {
     csv(&["Path", "FileVersion", "ProductVersion"], &rows)
 }
 
-/// `icacls <dir>` output: the path, then one entry per line aligned under the first.
+/// icacls' closing line on an English Windows.
+pub const ICACLS_DONE: &str = "Successfully processed 1 files; Failed processing 0 files";
+
+/// `icacls <dir>` output on an English Windows.
 fn icacls(dir: &str, entries: &[&str]) -> String {
+    icacls_listing(dir, entries, ICACLS_DONE)
+}
+
+/// `icacls <dir>` output as the collector keeps it: the path, then one entry per line aligned
+/// under the first, a blank line, the closing line (`summary`, in the server's language).
+pub fn icacls_listing(dir: &str, entries: &[impl AsRef<str>], summary: &str) -> String {
     let pad = " ".repeat(dir.chars().count() + 1);
     let mut out = String::new();
     for (i, e) in entries.iter().enumerate() {
+        let e = e.as_ref();
         if i == 0 {
             out.push_str(&format!("{dir} {e}\n"));
         } else {
             out.push_str(&format!("{pad}{e}\n"));
         }
     }
-    out.push_str("\nSuccessfully processed 1 files; Failed processing 0 files\n");
+    out.push_str(&format!("\n{summary}\n"));
     // Write-Acl appends a line break to what icacls printed.
     out.push('\n');
     out

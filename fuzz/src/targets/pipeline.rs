@@ -3,11 +3,14 @@
 //!
 //! Properties: every member is used or skipped; every finding's evidence names a member and
 //! points inside it, with a short excerpt; the verdict never says healthy when a member was
-//! skipped, read only in part, or listed as missing evidence.
+//! skipped, read only in part, or listed as missing evidence; and healthy ⇒ nothing absorbed:
+//! a member whose raw bytes show damage every parser must report (docs/security.md, "absorbed
+//! damage is read in part") never leaves a healthy verdict, whatever the parsers said of it.
 
 use super::{
     check_evidence, fresh_dir, fuzz_limits, is_evidence, line_bound, split_members, write_members,
 };
+use exhume::bundle::{ArtefactKind, Limits};
 use exhume::diagnosis::Status;
 use exhume::report::{self, Format, Style};
 use std::collections::HashMap;
@@ -24,6 +27,36 @@ fn catalogue() -> &'static (Rules, exhume::parse::Interest) {
         let interest = exhume::analysis::interest_of(&rules, &opts).expect("interest compiles");
         (rules, interest)
     })
+}
+
+/// Damage in a member's raw bytes that its parser must absorb and report, seen without the
+/// parsers' own decoding, so the property does not trust what it checks: four NUL bytes in a
+/// row (a U+0000 in UTF-8 and in UTF-16, which aligns one code unit inside any four bytes: no
+/// Windows tool writes it into text), or, in a file read line by line, a line too long to be
+/// read whole whatever its encoding (UTF-16 halves a line at most; only `\n` ends one).
+fn absorbed_damage(path: &str, bytes: &[u8], limits: &Limits) -> Option<&'static str> {
+    let kind = exhume::bundle::classify(path)?;
+    if matches!(kind, ArtefactKind::Evtx | ArtefactKind::EvtxLocale) {
+        return None;
+    }
+    if bytes.windows(4).any(|w| w == [0; 4]) {
+        return Some("a run of NUL bytes");
+    }
+    let by_lines = matches!(
+        kind,
+        ArtefactKind::CollectorLog
+            | ArtefactKind::SetupLog
+            | ArtefactKind::SetupText
+            | ArtefactKind::Registry
+            | ArtefactKind::Services
+            | ArtefactKind::Software
+            | ArtefactKind::FileVersions
+            | ArtefactKind::Inventory
+            | ArtefactKind::Acl
+    );
+    let longest = bytes.split(|&b| b == b'\n').map(<[u8]>::len).max();
+    (by_lines && longest.unwrap_or(0) > 2 * limits.max_line_bytes + 16)
+        .then_some("a line longer than --max-line")
 }
 
 /// One execution of the target.
@@ -62,6 +95,11 @@ pub fn run(data: &[u8]) {
         }
     }
     if d.status == Status::Healthy {
+        for (p, bytes) in &members {
+            if let Some(damage) = absorbed_damage(p, bytes, &opts.limits) {
+                panic!("healthy although {p} holds {damage}");
+            }
+        }
         assert!(d.missing_evidence.is_empty());
         assert!(
             !d.skipped.iter().any(|s| is_evidence(&s.path)),

@@ -1,0 +1,149 @@
+//! The phrases of setup's text the reader recognises, in any of the forms copies leave them:
+//! run banners, lines that stand on their own, error records, and the failed command of
+//! `The following error was generated when "…" was run: "…"`.
+
+/// `Starting Microsoft Exchange Server 2010 Setup` → `2010`.
+pub(super) fn banner_product(text: &str) -> Option<String> {
+    let rest = text.strip_prefix("Starting Microsoft Exchange Server ")?;
+    let product = rest.strip_suffix(" Setup")?.trim();
+    (!product.is_empty()).then(|| product.to_string())
+}
+
+/// The unattended console's banner, `Microsoft Exchange Server 2019 Cumulative Update 7
+/// Unattended Setup` → `2019`.
+pub(super) fn console_banner(text: &str) -> Option<String> {
+    let rest = text.strip_prefix("Microsoft Exchange Server ")?;
+    if !rest.ends_with(" Setup") {
+        return None;
+    }
+    let product = rest.split_whitespace().next()?;
+    product
+        .bytes()
+        .all(|c| c.is_ascii_digit())
+        .then(|| product.to_string())
+}
+
+/// Lines setup writes that stand on their own when quoted without their prefix.
+pub(super) fn standalone(text: &str) -> bool {
+    const STARTS: [&str; 8] = [
+        "Failed [Rule:",
+        "Evaluated [Rule:",
+        "[ERROR]",
+        "[ERROR-REFERENCE]",
+        "[WARNING]",
+        "Setup is stopping now because of one or more critical errors",
+        "The following 1 error(s) occurred during task execution",
+        "Beginning processing ",
+    ];
+    STARTS.iter().any(|s| text.starts_with(s)) || error_record(text)
+}
+
+/// `0. ErrorRecord: …` / `604. ErrorRecord: …`.
+pub(super) fn error_record(text: &str) -> bool {
+    let digits = text.bytes().take_while(u8::is_ascii_digit).count();
+    digits > 0
+        && text[digits..]
+            .strip_prefix('.')
+            .is_some_and(|r| r.trim_start().starts_with("ErrorRecord: "))
+}
+
+/// Error text of setup's console or wizard without any marker: the start of a failed command,
+/// or a service that did not start, in any language (`Service 'FMS' failed to reach status
+/// 'Running' on this server.`, `サービス 'MSExchangeTransport' は状態 'Running' に到達できませんでした。`:
+/// the service name and status are not translated).
+pub(super) fn is_error_text(text: &str) -> bool {
+    command_start(text).is_some() || (text.contains("'Running'") && text.matches('\'').count() >= 4)
+}
+
+/// Sentences that end a run as failed. Searched in every stamped line, so built once: a
+/// `str::contains` builds its searcher on each call, a tenth of the stage's time.
+pub(super) static OUTCOME_FAILED: std::sync::LazyLock<[memchr::memmem::Finder<'static>; 2]> =
+    std::sync::LazyLock::new(|| {
+        [
+            memchr::memmem::Finder::new("setup operation didn't complete"),
+            memchr::memmem::Finder::new("setup operation did not complete"),
+        ]
+    });
+
+/// `needle` in `hay`, ASCII case ignored, without a lower-cased copy of every line.
+pub(super) fn contains_ignore_ascii_case(hay: &[u8], needle: &[u8]) -> bool {
+    let Some(first) = needle.first() else {
+        return true;
+    };
+    memchr::memchr2_iter(first.to_ascii_lowercase(), first.to_ascii_uppercase(), hay).any(|i| {
+        hay.get(i..i + needle.len())
+            .is_some_and(|w| w.eq_ignore_ascii_case(needle))
+    })
+}
+
+/// `Id=abc Component=EXCHANGE14:\…` → the value after `key` up to the next space.
+pub(super) fn field(rest: &str, key: &str) -> Option<String> {
+    let i = rest.find(key)? + key.len();
+    let v = rest[i..].split_whitespace().next()?;
+    Some(v.to_string())
+}
+
+const WHEN: [&str; 2] = [
+    "error was generated when \"",
+    "error was generated when \u{201c}",
+];
+
+/// For `The following error was generated when "cmd…`: the command so far, and whether it
+/// already ended on this line.
+pub(super) fn command_start(msg: &str) -> Option<(String, bool)> {
+    let (i, w) = WHEN.iter().find_map(|w| msg.find(w).map(|i| (i, w)))?;
+    let body = &msg[i + w.len()..];
+    match find_was_run(body) {
+        Some((j, _)) => Some((body[..j].trim().to_string(), true)),
+        None => Some((body.trim().to_string(), false)),
+    }
+}
+
+/// Where `" was run:` is in `s`: the end of the command and the start of the text after it.
+/// Copies lose the quote or retype the words (`Was run: …` on a line of its own).
+pub(super) fn find_was_run(s: &str) -> Option<(usize, usize)> {
+    for marker in ["\" was run:", "\u{201d} was run:"] {
+        if let Some(i) = s.find(marker) {
+            return Some((i, i + marker.len()));
+        }
+    }
+    let t = s.trim_start();
+    let lead = s.len() - t.len();
+    let head = t.get(..8)?;
+    head.eq_ignore_ascii_case("was run:")
+        .then_some((lead, lead + 8))
+}
+
+pub(super) fn after_was_run(s: &str) -> Option<String> {
+    let (_, at) = find_was_run(s)?;
+    Some(unquote(&s[at..]).to_string())
+}
+
+/// The message after `was run:` without the quotes and final full stop around it.
+pub(super) fn unquote(s: &str) -> &str {
+    s.trim()
+        .trim_start_matches(['"', '\u{201c}'])
+        .trim_end_matches('.')
+        .trim_end_matches(['"', '\u{201d}'])
+        .trim_end_matches('.')
+        .trim()
+}
+
+/// `Microsoft.Exchange.Data.DataValidationException: Database is mandatory…` → the message
+/// after the exception type, as setup's own `[ERROR]` line gives it.
+pub(super) fn without_exception_type(m: &str) -> Option<&str> {
+    let (ty, rest) = m.split_once(": ")?;
+    let is_type = ty.ends_with("Exception") && !ty.contains(' ') && ty.contains('.');
+    is_type.then(|| rest.trim())
+}
+
+pub(super) fn push_cmd(cmd: &mut String, line: &str) {
+    let t = line.trim();
+    if t.is_empty() || cmd.len() > 4096 {
+        return;
+    }
+    if !cmd.is_empty() {
+        cmd.push('\n');
+    }
+    cmd.push_str(t);
+}
