@@ -208,69 +208,135 @@ pub fn build(facts: &FactSet, clock: &Clock) -> Vec<TimelineEntry> {
     out
 }
 
+/// One timeline row, borrowed: from a [`TimelineEntry`], from an event fact as it is read, or
+/// from a packed run entry (`export`), so that millions of rows are compared and written
+/// without a string of their own each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Row<'a> {
+    pub datetime: DateTime<Utc>,
+    pub local: bool,
+    pub timestamp_desc: &'a str,
+    pub message: &'a str,
+    pub source: &'a str,
+    pub locator: &'a str,
+    pub event_id: Option<u32>,
+    pub channel: &'a str,
+    pub provider: &'a str,
+    pub record_id: Option<u64>,
+    pub computer: &'a str,
+    pub tag: &'a str,
+}
+
+impl TimelineEntry {
+    pub fn row(&self) -> Row<'_> {
+        Row {
+            datetime: self.datetime,
+            local: self.local,
+            timestamp_desc: &self.timestamp_desc,
+            message: &self.message,
+            source: &self.source,
+            locator: &self.locator,
+            event_id: self.event_id,
+            channel: &self.channel,
+            provider: &self.provider,
+            record_id: self.record_id,
+            computer: &self.computer,
+            tag: &self.tag,
+        }
+    }
+}
+
+impl Row<'_> {
+    pub fn to_entry(&self) -> TimelineEntry {
+        TimelineEntry {
+            datetime: self.datetime,
+            local: self.local,
+            timestamp_desc: self.timestamp_desc.into(),
+            message: self.message.into(),
+            source: self.source.into(),
+            locator: self.locator.into(),
+            event_id: self.event_id,
+            channel: self.channel.into(),
+            provider: self.provider.into(),
+            record_id: self.record_id,
+            computer: self.computer.into(),
+            tag: self.tag.into(),
+        }
+    }
+}
+
 /// The order of the timeline: by time, then locator, then content, down to the last column,
 /// so that the output never depends on which thread read what first.
 pub fn order(a: &TimelineEntry, b: &TimelineEntry) -> std::cmp::Ordering {
-    (a.datetime, &a.locator, &a.timestamp_desc, &a.message)
-        .cmp(&(b.datetime, &b.locator, &b.timestamp_desc, &b.message))
+    order_rows(&a.row(), &b.row())
+}
+
+/// [`order`], of rows.
+pub fn order_rows(a: &Row<'_>, b: &Row<'_>) -> std::cmp::Ordering {
+    (a.datetime, a.locator, a.timestamp_desc, a.message)
+        .cmp(&(b.datetime, b.locator, b.timestamp_desc, b.message))
         .then_with(|| {
             (
-                &a.source,
+                a.source,
                 a.event_id,
-                &a.channel,
-                &a.provider,
+                a.channel,
+                a.provider,
                 a.record_id,
-                &a.computer,
-                &a.tag,
+                a.computer,
+                a.tag,
                 a.local,
             )
                 .cmp(&(
-                    &b.source,
+                    b.source,
                     b.event_id,
-                    &b.channel,
-                    &b.provider,
+                    b.channel,
+                    b.provider,
                     b.record_id,
-                    &b.computer,
-                    &b.tag,
+                    b.computer,
+                    b.tag,
                     b.local,
                 ))
         })
 }
 
-/// [`entries_of`] for an event fact just read from a log (`parse::evtx::stream`), given away:
-/// its strings move into the entry, and its excerpt is the message when it was not clipped
-/// (both are [`crate::parse::evtx::excerpt`]), so a timeline of millions of events does not
-/// copy or rebuild them.
-pub fn into_entries(f: crate::facts::Fact, clock: &Clock, out: &mut Vec<TimelineEntry>) {
-    let crate::facts::Fact {
-        time: Some(t),
-        evidence,
-        kind: FactKind::Event(e),
-    } = f
-    else {
-        return entries_of(&f, clock, out);
+/// The row of an event fact, borrowed from it. `locator` and `message` are the caller's
+/// buffers, reused from event to event; the message is the fact's excerpt when that was not
+/// clipped (both are [`crate::parse::evtx::excerpt`] of a single event), else built again
+/// whole. `None` for a fact that is not a dated event.
+pub fn event_row<'a>(
+    f: &'a crate::facts::Fact,
+    clock: &Clock,
+    locator: &'a mut String,
+    message: &'a mut String,
+) -> Option<Row<'a>> {
+    let (Some(t), FactKind::Event(e)) = (f.time, &f.kind) else {
+        return None;
     };
+    use std::fmt::Write;
+    locator.clear();
+    let _ = write!(locator, "{}", f.evidence.locator);
     let whole = e.repeats.is_none()
-        && evidence.excerpt.chars().count() < crate::facts::Evidence::MAX_EXCERPT;
-    let message = if whole {
-        evidence.excerpt
+        && f.evidence.excerpt.chars().count() < crate::facts::Evidence::MAX_EXCERPT;
+    let message: &str = if whole {
+        &f.evidence.excerpt
     } else {
-        crate::parse::evtx::excerpt(&e)
+        *message = crate::parse::evtx::excerpt(e);
+        message
     };
-    out.push(TimelineEntry {
+    Some(Row {
         datetime: clock.to_utc(t),
         local: clock.unknown_for(t),
-        timestamp_desc: "Event logged".into(),
+        timestamp_desc: "Event logged",
         message,
-        source: "EVTX".into(),
-        locator: evidence.locator.to_string(),
+        source: "EVTX",
+        locator,
         event_id: Some(e.event_id),
-        channel: e.channel,
-        provider: e.provider,
+        channel: &e.channel,
+        provider: &e.provider,
         record_id: Some(e.record_id),
-        computer: e.computer,
-        tag: String::new(),
-    });
+        computer: &e.computer,
+        tag: "",
+    })
 }
 
 /// The timeline entries of one fact: none if it has no time, two for a run with an end.
@@ -328,21 +394,11 @@ pub fn entries_of(f: &crate::facts::Fact, clock: &Clock, out: &mut Vec<TimelineE
             setup("Setup error", t, message)
         }
         FactKind::SetupLine(l) => setup(setup_line_desc(&l.text), t, l.text.clone()),
-        FactKind::Event(e) => {
-            let (datetime, local) = dated(t);
-            TimelineEntry {
-                datetime,
-                local,
-                timestamp_desc: "Event logged".into(),
-                message: crate::parse::evtx::excerpt(e),
-                source: "EVTX".into(),
-                locator: f.evidence.locator.to_string(),
-                event_id: Some(e.event_id),
-                channel: e.channel.clone(),
-                provider: e.provider.clone(),
-                record_id: Some(e.record_id),
-                computer: e.computer.clone(),
-                tag: String::new(),
+        FactKind::Event(_) => {
+            let (mut locator, mut message) = (String::new(), String::new());
+            match event_row(f, clock, &mut locator, &mut message) {
+                Some(row) => row.to_entry(),
+                None => return,
             }
         }
         _ => {

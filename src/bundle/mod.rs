@@ -254,6 +254,30 @@ impl Bundle {
         entry: &Entry,
         f: impl FnOnce(&mut dyn Read) -> T,
     ) -> Result<(T, std::io::Result<(String, u64)>), std::io::Error> {
+        self.read_limited(entry, |limited| {
+            let mut hashing = reader::HashingReader::new(limited);
+            let out = f(&mut hashing);
+            let digest = hashing.finish();
+            (out, digest)
+        })
+    }
+
+    /// Reads a member again after the analysis has read (and hashed) it, as `exhume timeline`
+    /// does its event logs: the same limits, no second hash.
+    pub fn reread<T>(
+        &self,
+        entry: &Entry,
+        f: impl FnOnce(&mut dyn Read) -> T,
+    ) -> Result<T, std::io::Error> {
+        self.read_limited(entry, f)
+    }
+
+    /// Streams one member through `f` within the size, total, ratio and time limits.
+    fn read_limited<T>(
+        &self,
+        entry: &Entry,
+        f: impl FnOnce(&mut dyn Read) -> T,
+    ) -> Result<T, std::io::Error> {
         let per_file = self.limits.max_file_bytes;
         self.source.with_reader(&entry.handle, |raw| {
             let mut limited = reader::LimitedReader::new(
@@ -267,10 +291,7 @@ impl Bundle {
                 },
                 &self.bytes_read,
             );
-            let mut hashing = reader::HashingReader::new(&mut limited);
-            let out = f(&mut hashing);
-            let digest = hashing.finish();
-            (out, digest)
+            f(&mut limited)
         })
     }
 

@@ -15,8 +15,8 @@ use crate::bundle::layout::ArtefactKind;
 use crate::facts::{FactKind, Problem};
 use crate::report::redact::Redactor;
 use crate::report::timeline::{Format, header, write_row};
-use crate::timeline::{Clock, TimelineEntry, entries_of, into_entries};
-use runs::Runs;
+use crate::timeline::{Clock, TimelineEntry, entries_of, event_row};
+use runs::{Packed, Runs};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::io::Write;
 use std::path::Path;
@@ -60,7 +60,9 @@ pub fn timeline(
         .collect();
     let streamed: BTreeSet<&str> = logs.iter().map(|e| e.path.as_str()).collect();
     let mut runs = Runs::default();
-    let push = |entries: Vec<TimelineEntry>| runs.push(entries);
+    let push = |entries: Vec<TimelineEntry>| {
+        runs.push(entries.iter().map(|e| Packed::new(&e.row())).collect());
+    };
 
     // Facts of the other artefacts, and events the event logs will not give again.
     let mut own = Vec::new();
@@ -82,12 +84,21 @@ pub fn timeline(
     problems.extend(setup_lines(&bundle, analysis, opts, &push));
 
     let clock: &Clock = &analysis.clock;
+    // Events become packed rows straight from their facts: millions of them on a large log.
     let emit = |facts: Vec<crate::facts::Fact>| {
-        let mut entries = Vec::with_capacity(facts.len());
-        for f in facts {
-            into_entries(f, clock, &mut entries);
+        let mut rows = Vec::with_capacity(facts.len());
+        let (mut locator, mut message) = (String::new(), String::new());
+        for f in &facts {
+            match event_row(f, clock, &mut locator, &mut message) {
+                Some(row) => rows.push(Packed::new(&row)),
+                None => {
+                    let mut entries = Vec::new();
+                    entries_of(f, clock, &mut entries);
+                    rows.extend(entries.iter().map(|e| Packed::new(&e.row())));
+                }
+            }
         }
-        push(entries);
+        runs.push(rows);
     };
     let evtx_problems: Vec<Problem> = logs
         .par_iter()
@@ -111,26 +122,31 @@ pub fn timeline(
     let mut redactor = None;
     if redact {
         let mut r = Redactor::for_analysis(analysis);
-        for e in runs.merged()? {
-            r.learn_entry(&e?);
+        for p in runs.merged()? {
+            r.learn_entry(&unpack(&p?)?.to_entry());
         }
         redactor = Some(r);
     }
     out.write_all(header(format).as_bytes())?;
     let mut buf = Vec::with_capacity(1 << 16);
-    for e in runs.merged()? {
-        let mut e = e?;
-        if let Some(ids) = tags.get(&e.locator) {
-            e.tag = ids.clone();
+    for p in runs.merged()? {
+        let p = p?;
+        let mut row = unpack(&p)?;
+        if let Some(ids) = tags.get(row.locator) {
+            row.tag = ids;
         }
-        if e.computer.is_empty() {
-            e.computer.clone_from(&host);
+        if row.computer.is_empty() {
+            row.computer = &host;
         }
-        local_rows += u64::from(e.local);
-        if let Some(r) = redactor.as_mut() {
-            r.apply_entry(&mut e);
+        local_rows += u64::from(row.local);
+        match redactor.as_mut() {
+            Some(r) => {
+                let mut e = row.to_entry();
+                r.apply_entry(&mut e);
+                write_row(format, &e.row(), &mut buf);
+            }
+            None => write_row(format, &row, &mut buf),
         }
-        write_row(format, &e, &mut buf);
         if buf.len() >= 1 << 16 {
             out.write_all(&buf)?;
             buf.clear();
@@ -142,6 +158,12 @@ pub fn timeline(
         problems,
         local_rows,
     })
+}
+
+/// The row of a packed run entry; the merge checked each when it read it back.
+fn unpack(p: &Packed) -> std::io::Result<crate::timeline::Row<'_>> {
+    p.row()
+        .ok_or_else(|| std::io::Error::other("a sorted run is damaged"))
 }
 
 /// Members the analysis did not read: none of their rows is in the timeline, and the analyst
@@ -216,7 +238,7 @@ fn setup_lines(
         .filter(|e| e.kind == Some(ArtefactKind::SetupLog) && !unread.contains(e.path.as_str()))
     {
         let mut sink = crate::parse::Sink::with_limits(&opts.limits, Default::default());
-        let read = bundle.with_reader(entry, |r| {
+        let read = bundle.reread(entry, |r| {
             crate::parse::setup_log::parse_reader(
                 r,
                 &entry.path,

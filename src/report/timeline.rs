@@ -7,7 +7,7 @@
 //! `Z`, and its `timestamp_desc` says "local time, UTC offset unknown": such a row is never
 //! presented as UTC.
 
-use crate::timeline::TimelineEntry;
+use crate::timeline::{Row, TimelineEntry};
 use chrono::{Datelike, Timelike};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,13 +45,13 @@ pub fn header(format: Format) -> String {
 /// One entry as one line, with its newline.
 pub fn row(format: Format, e: &TimelineEntry) -> String {
     let mut out = Vec::new();
-    write_row(format, e, &mut out);
+    write_row(format, &e.row(), &mut out);
     String::from_utf8(out).unwrap_or_default()
 }
 
 /// [`row`], appended to `out`: `timeline` writes millions of rows, so nothing is allocated
 /// per cell.
-pub fn write_row(format: Format, e: &TimelineEntry, out: &mut Vec<u8>) {
+pub fn write_row(format: Format, e: &Row<'_>, out: &mut Vec<u8>) {
     use std::io::Write;
     let mut datetime = [0u8; 32];
     let datetime = {
@@ -80,9 +80,9 @@ pub fn write_row(format: Format, e: &TimelineEntry, out: &mut Vec<u8>) {
             if e.local {
                 push_cell(out, &format!("{}{unknown}", e.timestamp_desc));
             } else {
-                push_cell(out, &e.timestamp_desc);
+                push_cell(out, e.timestamp_desc);
             }
-            for cell in [&e.message, &e.source, &e.locator] {
+            for cell in [e.message, e.source, e.locator] {
                 out.push(b',');
                 push_cell(out, cell);
             }
@@ -90,7 +90,7 @@ pub fn write_row(format: Format, e: &TimelineEntry, out: &mut Vec<u8>) {
             if let Some(id) = e.event_id {
                 let _ = write!(out, "{id}");
             }
-            for cell in [&e.channel, &e.provider] {
+            for cell in [e.channel, e.provider] {
                 out.push(b',');
                 push_cell(out, cell);
             }
@@ -98,7 +98,7 @@ pub fn write_row(format: Format, e: &TimelineEntry, out: &mut Vec<u8>) {
             if let Some(id) = e.record_id {
                 let _ = write!(out, "{id}");
             }
-            for cell in [&e.computer, &e.tag] {
+            for cell in [e.computer, e.tag] {
                 out.push(b',');
                 push_cell(out, cell);
             }
@@ -125,17 +125,17 @@ pub fn write_row(format: Format, e: &TimelineEntry, out: &mut Vec<u8>) {
                 timestamp_desc: if e.local {
                     format!("{}{unknown}", e.timestamp_desc).into()
                 } else {
-                    e.timestamp_desc.as_str().into()
+                    e.timestamp_desc.into()
                 },
-                message: &e.message,
-                source: &e.source,
-                locator: &e.locator,
+                message: e.message,
+                source: e.source,
+                locator: e.locator,
                 event_id: e.event_id,
-                channel: &e.channel,
-                provider: &e.provider,
+                channel: e.channel,
+                provider: e.provider,
                 record_id: e.record_id,
-                computer: &e.computer,
-                tag: &e.tag,
+                computer: e.computer,
+                tag: e.tag,
             };
             let _ = serde_json::to_writer(&mut *out, &line);
             out.push(b'\n');

@@ -365,7 +365,7 @@ pub fn stream(
     let deadline = Deadline::start(&bundle.limits);
     let mut sink = Sink::default();
     let summary = bundle
-        .with_reader(entry, |r| {
+        .reread(entry, |r| {
             let job = Job {
                 deadline: Some(deadline),
                 ..Job::new(&entry.path, &filter, usize::MAX)
