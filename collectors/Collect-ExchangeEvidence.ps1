@@ -1,7 +1,7 @@
 <#
 .SYNOPSIS
     Collects the evidence exhume needs to explain a failed Exchange setup, service pack or
-    cumulative update, into one zip to send to your consultant.
+    cumulative update, into one zip to send to the engineer analysing the failure.
 
 .DESCRIPTION
     Run it once, from an elevated PowerShell prompt, on the Exchange server whose setup failed:
@@ -2006,7 +2006,7 @@ if ($zipped) {
     Write-Host ('  SHA-256      : {0}' -f (Get-Sha256Hex -Path $zipInfo.FullName))
     Write-Host ('  Not collected: {0} item(s), listed in manifest.json (not_collected) and collector.log' -f $script:NotCollected.Count)
     if ($KeepStaging) { Write-Host ('  Staging      : {0}' -f $script:Staging) }
-    Write-Host 'Send the bundle to your Exchange consultant. It holds server configuration and logs: see docs/collector.md.'
+    Write-Host 'Send the bundle to the engineer analysing the failure. It holds server configuration and logs: treat it as confidential; collector.log inside lists what was collected.'
     $zipInfo
     exit 0
 }
