@@ -183,6 +183,8 @@ pub fn parse_reader(
                 "{token_count} unexpanded tokens: the first {MAX_TOKEN_FACTS} are kept as facts, all are counted"
             ),
         );
+        // The elements past the cap are not cited one by one: a limit was hit.
+        sink.absorbed(format!("more than {MAX_TOKEN_FACTS} unexpanded tokens"));
     }
     sink.extend(facts);
 
@@ -716,6 +718,12 @@ mod tests {
             sink.problems
                 .iter()
                 .any(|p| p.message.contains("are counted"))
+        );
+        assert!(
+            sink.incomplete
+                .as_deref()
+                .is_some_and(|r| r.contains("unexpanded tokens")),
+            "a cap hit makes the file read in part"
         );
     }
 
