@@ -345,3 +345,52 @@ fn reports_name_the_bundle_by_its_own_name_only() {
     let folder = samples().join("scenarios/e2013-cu23-healthy");
     assert_eq!(json_path(&folder, "."), "e2013-cu23-healthy");
 }
+
+/// The collector names its zip after the server: under `--redact`, batch names the report
+/// files (and the links to them) by a digest, not by the bundle's name.
+#[test]
+fn batch_redact_does_not_name_reports_after_the_server() {
+    let work = tempfile::tempdir().unwrap();
+    let input = work.path().join("in");
+    std::fs::create_dir(&input).unwrap();
+    std::fs::copy(
+        samples().join("exchange2010-sp2-servicehost-disabled.zip"),
+        input.join("EX01-20120212-exhume.zip"),
+    )
+    .unwrap();
+    let out_dir = work.path().join("out");
+    let run = || {
+        let out = exhume(&[
+            "batch",
+            input.to_str().unwrap(),
+            "--out",
+            out_dir.to_str().unwrap(),
+            "--format",
+            "md,html",
+            "--redact",
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    };
+    run();
+    let mut names = Vec::new();
+    for dir in [out_dir.clone(), out_dir.join("reports")] {
+        for e in std::fs::read_dir(&dir).unwrap().flatten() {
+            names.push(e.file_name().to_string_lossy().into_owned());
+        }
+    }
+    assert!(
+        names
+            .iter()
+            .any(|n| n.starts_with("bundle-") && n.ends_with(".json")),
+        "{names:?}"
+    );
+    assert!(!names.iter().any(|n| n.contains("EX01")), "{names:?}");
+    for f in ["summary.csv", "summary.jsonl", "summary.md"] {
+        let text = std::fs::read_to_string(out_dir.join(f)).unwrap();
+        assert!(!text.contains("EX01"), "{f} names the server: {text}");
+    }
+    // The same name on a second run: the output folder is rebuilt, not doubled.
+    run();
+    let reports = std::fs::read_dir(out_dir.join("reports")).unwrap().count();
+    assert_eq!(reports, 3, "json, md and html once each");
+}

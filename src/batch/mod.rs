@@ -162,6 +162,15 @@ pub fn report_stem(bundle: &Path, root: &[PathBuf]) -> String {
     s.trim_matches('_').to_string()
 }
 
+/// The report file name of a bundle under `--redact`: the collector names its zip after the
+/// server, so the name is replaced by a digest of it (the same on every run, so a run resumes).
+pub fn redacted_stem(stem: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(stem.as_bytes());
+    let hex: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+    format!("bundle-{hex}")
+}
+
 /// A bundle's path below the input it was found in (its file name when it is an input itself):
 /// what the reports may show without the analyst's own folders above it.
 pub fn relative_name(bundle: &Path, inputs: &[PathBuf]) -> String {
@@ -276,7 +285,11 @@ fn one(
     interest: &crate::parse::Interest,
     places: &Places<'_>,
 ) -> Outcome {
-    let stem = report_stem(bundle, &opts.inputs);
+    let stem = if opts.redact {
+        redacted_stem(&report_stem(bundle, &opts.inputs))
+    } else {
+        report_stem(bundle, &opts.inputs)
+    };
     let json_path = places.reports.join(format!("{stem}.json"));
     let failed_path = places.failed.join(format!("{stem}.json"));
     // Reports name the bundle by its path below the input, never the analyst's folders above.
