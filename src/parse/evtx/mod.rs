@@ -657,6 +657,12 @@ mod tests {
             excerpt(&e),
             "System 7000 Service Control Manager: param1=Microsoft Exchange Service Host, param2=%%1058"
         );
+        let mut spaced = e.clone();
+        spaced.data.insert(
+            "param1".into(),
+            " Microsoft\tExchange  Service\u{a0}Host\r\n".into(),
+        );
+        assert!(excerpt(&spaced).contains("param1=Microsoft Exchange Service Host, "));
         let mut unnamed = e.clone();
         unnamed.data = (0..12).map(|i| (i.to_string(), format!("v{i}"))).collect();
         assert!(excerpt(&unnamed).ends_with(": v0, v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11"));
