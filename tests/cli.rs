@@ -247,14 +247,11 @@ fn errors_are_said_once() {
     }
 }
 
-#[test]
-fn batch_takes_a_comma_list_of_formats_and_redacts() {
-    let dir = tempfile::tempdir().unwrap();
-    let out_dir = dir.path().join("out");
-    let seed = samples().join("exchange2010-sp2-servicehost-disabled.zip");
+/// `exhume batch INPUT --out OUT --format md,html --redact`, which must succeed.
+fn batch_md_html_redacted(input: &std::path::Path, out_dir: &std::path::Path) {
     let out = exhume(&[
         "batch",
-        seed.to_str().unwrap(),
+        input.to_str().unwrap(),
         "--out",
         out_dir.to_str().unwrap(),
         "--format",
@@ -262,6 +259,16 @@ fn batch_takes_a_comma_list_of_formats_and_redacts() {
         "--redact",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn batch_takes_a_comma_list_of_formats_and_redacts() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("out");
+    batch_md_html_redacted(
+        &samples().join("exchange2010-sp2-servicehost-disabled.zip"),
+        &out_dir,
+    );
     let reports = out_dir.join("reports");
     let json_name = std::fs::read_dir(&reports)
         .unwrap()
@@ -359,18 +366,7 @@ fn batch_redact_does_not_name_reports_after_the_server() {
     )
     .unwrap();
     let out_dir = work.path().join("out");
-    let run = || {
-        let out = exhume(&[
-            "batch",
-            input.to_str().unwrap(),
-            "--out",
-            out_dir.to_str().unwrap(),
-            "--format",
-            "md,html",
-            "--redact",
-        ]);
-        assert!(out.status.success(), "{}", stderr(&out));
-    };
+    let run = || batch_md_html_redacted(&input, &out_dir);
     run();
     let mut names = Vec::new();
     for dir in [out_dir.clone(), out_dir.join("reports")] {

@@ -52,13 +52,11 @@ pub fn row(format: Format, e: &TimelineEntry) -> String {
 /// [`row`], appended to `out`: `timeline` writes millions of rows, so nothing is allocated
 /// per cell.
 pub fn write_row(format: Format, e: &Row<'_>, out: &mut Vec<u8>) {
-    use std::io::Write;
+    let t = e.datetime.naive_utc();
     let mut datetime = [0u8; 32];
-    let datetime = {
-        let t = e.datetime.naive_utc();
-        let mut w = &mut datetime[..];
-        let _ = write!(
-            w,
+    let datetime = written(
+        &mut datetime,
+        format_args!(
             "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}{}",
             t.year(),
             t.month(),
@@ -68,39 +66,41 @@ pub fn write_row(format: Format, e: &Row<'_>, out: &mut Vec<u8>) {
             t.second(),
             t.nanosecond() / 1000 % 1_000_000,
             if e.local { "" } else { "Z" }
-        );
-        let n = 32 - w.len();
-        std::str::from_utf8(&datetime[..n]).unwrap_or_default()
-    };
+        ),
+    );
     let unknown = if e.local { OFFSET_UNKNOWN } else { "" };
     match format {
         Format::Csv => {
-            push_cell(out, datetime);
-            out.push(b',');
-            if e.local {
-                push_cell(out, &format!("{}{unknown}", e.timestamp_desc));
+            let desc_local;
+            let desc = if e.local {
+                desc_local = format!("{}{unknown}", e.timestamp_desc);
+                desc_local.as_str()
             } else {
-                push_cell(out, e.timestamp_desc);
-            }
-            for cell in [e.message, e.source, e.locator] {
-                out.push(b',');
-                push_cell(out, cell);
-            }
-            out.push(b',');
-            if let Some(id) = e.event_id {
-                let _ = write!(out, "{id}");
-            }
-            for cell in [e.channel, e.provider] {
-                out.push(b',');
-                push_cell(out, cell);
-            }
-            out.push(b',');
-            if let Some(id) = e.record_id {
-                let _ = write!(out, "{id}");
-            }
-            for cell in [e.computer, e.tag] {
-                out.push(b',');
-                push_cell(out, cell);
+                e.timestamp_desc
+            };
+            let cells = [
+                datetime,
+                desc,
+                e.message,
+                e.source,
+                e.locator,
+                "",
+                e.channel,
+                e.provider,
+                "",
+                e.computer,
+                e.tag,
+            ];
+            for (i, cell) in cells.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                // Numbers never need quoting.
+                match i {
+                    5 => number_into(out, e.event_id.map(u64::from)),
+                    8 => number_into(out, e.record_id),
+                    _ => push_cell(out, cell),
+                }
             }
             out.push(b'\n');
         }
@@ -157,6 +157,26 @@ fn all(format: Format, entries: &[TimelineEntry]) -> String {
         out += &row(format, e);
     }
     out
+}
+
+/// What `args` writes, in `buf` (cut at its end: the callers' texts are shorter).
+fn written<'b>(buf: &'b mut [u8], args: std::fmt::Arguments<'_>) -> &'b str {
+    use std::io::Write;
+    let n = {
+        let mut w = &mut buf[..];
+        let _ = w.write_fmt(args);
+        w.len()
+    };
+    let end = buf.len() - n;
+    std::str::from_utf8(&buf[..end]).unwrap_or_default()
+}
+
+/// An id column: the number, or nothing.
+fn number_into(out: &mut Vec<u8>, v: Option<u64>) {
+    use std::io::Write;
+    if let Some(v) = v {
+        let _ = write!(out, "{v}");
+    }
 }
 
 /// A CSV cell: quoted when it holds a separator, a quote or a line break, and made inert when
