@@ -79,17 +79,8 @@ pub fn write_row(format: Format, e: &Row<'_>, out: &mut Vec<u8>) {
                 e.timestamp_desc
             };
             let cells = [
-                datetime,
-                desc,
-                e.message,
-                e.source,
-                e.locator,
-                "",
-                e.channel,
-                e.provider,
-                "",
-                e.computer,
-                e.tag,
+                datetime, desc, e.message, e.source, e.locator, "", e.channel, e.provider, "",
+                e.computer, e.tag,
             ];
             for (i, cell) in cells.into_iter().enumerate() {
                 if i > 0 {
