@@ -94,7 +94,7 @@ impl<'a> LineReader<'a> {
                 break;
             }
             any = true;
-            let (take, done) = match memchr(b'\n', avail) {
+            let (take, done) = match memchr::memchr(b'\n', avail) {
                 Some(i) => (i + 1, true),
                 None => (avail.len(), false),
             };
@@ -208,10 +208,6 @@ pub fn decoded_reader<'a>(
         encoding,
         Box::new(BufReader::with_capacity(256 * 1024, decoder)),
     ))
-}
-
-fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
-    hay.iter().position(|&b| b == needle)
 }
 
 /// Decides the encoding from the first bytes: a BOM, or the NUL pattern of BOM-less UTF-16.
@@ -349,7 +345,7 @@ impl<'a> Decoder<'a> {
         let mut i = 0;
         while i < upto {
             // Only a NUL can start the pattern's second byte: skip to the next one.
-            let nul = memchr(0, &raw[i + 1..upto.min(raw.len()).max(i + 1)])? + i + 1;
+            let nul = memchr::memchr(0, &raw[i + 1..upto.min(raw.len()).max(i + 1)])? + i + 1;
             let p = nul - 1;
             if (0..UTF16_PAIRS).all(|k| pair(p + 2 * k)) {
                 // Back up over pairs that came before in the same run, then over a BOM.
