@@ -52,8 +52,13 @@ pub(super) fn error_record(text: &str) -> bool {
 /// 'Running' on this server.`, `サービス 'MSExchangeTransport' は状態 'Running' に到達できませんでした。`:
 /// the service name and status are not translated).
 pub(super) fn is_error_text(text: &str) -> bool {
-    command_start(text).is_some() || (text.contains("'Running'") && text.matches('\'').count() >= 4)
+    command_start(text).is_some()
+        || (RUNNING.find(text.as_bytes()).is_some() && text.matches('\'').count() >= 4)
 }
+
+/// Searched in every line without a prefix, so built once (see [`OUTCOME_FAILED`]).
+static RUNNING: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+    std::sync::LazyLock::new(|| memchr::memmem::Finder::new("'Running'"));
 
 /// Sentences that end a run as failed. Searched in every stamped line, so built once: a
 /// `str::contains` builds its searcher on each call, a tenth of the stage's time.
@@ -83,16 +88,24 @@ pub(super) fn field(rest: &str, key: &str) -> Option<String> {
     Some(v.to_string())
 }
 
-const WHEN: [&str; 2] = [
-    "error was generated when \"",
-    "error was generated when \u{201c}",
-];
+/// `error was generated when` and the quote after it, straight or curly. Searched in every
+/// line without a prefix and every error line, so built once (see [`OUTCOME_FAILED`]).
+static WHEN: std::sync::LazyLock<[memchr::memmem::Finder<'static>; 2]> =
+    std::sync::LazyLock::new(|| {
+        [
+            memchr::memmem::Finder::new("error was generated when \""),
+            memchr::memmem::Finder::new("error was generated when \u{201c}"),
+        ]
+    });
 
 /// For `The following error was generated when "cmd…`: the command so far, and whether it
 /// already ended on this line.
 pub(super) fn command_start(msg: &str) -> Option<(String, bool)> {
-    let (i, w) = WHEN.iter().find_map(|w| msg.find(w).map(|i| (i, w)))?;
-    let body = &msg[i + w.len()..];
+    let (i, w) = WHEN
+        .iter()
+        .find_map(|w| w.find(msg.as_bytes()).map(|i| (i, w)))?;
+    // The needle ends with a whole character, so `i + len` is a character boundary.
+    let body = &msg[i + w.needle().len()..];
     match find_was_run(body) {
         Some((j, _)) => Some((body[..j].trim().to_string(), true)),
         None => Some((body.trim().to_string(), false)),
