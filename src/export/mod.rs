@@ -222,7 +222,7 @@ fn setup_lines(
     opts: &Options,
     push: &dyn Fn(Vec<TimelineEntry>),
 ) -> Vec<Problem> {
-    let Ok(wanted) = regex::RegexSet::new(crate::timeline::TIMELINE_SETUP_LINES) else {
+    let Ok(wanted) = crate::parse::LineSet::new(crate::timeline::TIMELINE_SETUP_LINES) else {
         return Vec::new();
     };
     let known: HashSet<String> = analysis

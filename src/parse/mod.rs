@@ -13,6 +13,7 @@ pub mod csv;
 pub mod digest;
 pub mod evtx;
 pub mod host;
+pub mod line_set;
 pub mod reg;
 pub mod setup_log;
 pub mod setup_stamp;
@@ -23,7 +24,7 @@ pub mod xml;
 
 use crate::bundle::{ArtefactKind, Bundle, Entry, LimitHit, Limits};
 use crate::facts::{Fact, Problem, Skipped};
-use regex::RegexSet;
+pub use line_set::LineSet;
 use std::collections::{BTreeMap, HashSet};
 
 /// Why a member could not be used.
@@ -61,7 +62,7 @@ impl Error {
 #[derive(Debug, Clone, Default)]
 pub struct Interest {
     /// Setup-log and other setup-text lines matching any of these are kept as `SetupLine` facts.
-    pub setup_lines: Option<RegexSet>,
+    pub setup_lines: Option<LineSet>,
     /// Events to keep; the rest are only counted.
     pub events: EventFilter,
 }

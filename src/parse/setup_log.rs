@@ -13,6 +13,7 @@
 
 mod phrases;
 
+use super::LineSet;
 use super::setup_stamp::{self, DateOrder, Order, RawDate};
 use super::text::LineReader;
 use super::{Error, Input, Sink};
@@ -21,7 +22,6 @@ use crate::facts::{
 };
 use chrono::{Datelike, NaiveDate, NaiveDateTime};
 use phrases::*;
-use regex::RegexSet;
 
 /// More error blocks than this in one run are counted, not kept: a real run stops long before.
 const MAX_ERRORS_PER_RUN: usize = 500;
@@ -46,7 +46,7 @@ pub fn parse_reader(
     reader: &mut dyn std::io::Read,
     path: &str,
     max_line: usize,
-    interest: Option<&RegexSet>,
+    interest: Option<&LineSet>,
     sink: &mut Sink,
 ) -> Result<(), Error> {
     let mut lines = LineReader::new(reader, max_line).map_err(Error::from_io)?;
@@ -166,7 +166,7 @@ struct OpenError {
 
 struct State<'a> {
     path: String,
-    interest: Option<&'a RegexSet>,
+    interest: Option<&'a LineSet>,
     run: Option<OpenRun>,
     error: Option<OpenError>,
     next_index: usize,
@@ -185,7 +185,7 @@ struct State<'a> {
 }
 
 impl<'a> State<'a> {
-    fn new(path: &str, interest: Option<&'a RegexSet>) -> Self {
+    fn new(path: &str, interest: Option<&'a LineSet>) -> Self {
         State {
             path: path.to_string(),
             interest,

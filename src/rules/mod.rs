@@ -113,7 +113,7 @@ impl InterestBuilder {
     }
     pub fn build(mut self) -> Result<Interest, regex::Error> {
         if !self.setup_patterns.is_empty() {
-            self.interest.setup_lines = Some(regex::RegexSet::new(&self.setup_patterns)?);
+            self.interest.setup_lines = Some(crate::parse::LineSet::new(&self.setup_patterns)?);
         }
         Ok(self.interest)
     }

@@ -7,8 +7,8 @@ use std::sync::LazyLock;
 
 const PATH: &str = "setup/ExchangeSetup.log";
 
-static INTEREST: LazyLock<regex::RegexSet> = LazyLock::new(|| {
-    regex::RegexSet::new([r"(?i)cannot start service", r"(?i)\[ERROR\]", r"Watermark"])
+static INTEREST: LazyLock<exhume::parse::LineSet> = LazyLock::new(|| {
+    exhume::parse::LineSet::new([r"(?i)cannot start service", r"(?i)\[ERROR\]", r"Watermark"])
         .expect("interest compiles")
 });
 

@@ -152,7 +152,7 @@ fn errors_of(sink: &Sink) -> Vec<&SetupError> {
 }
 
 fn kept_lines(text: &str, patterns: &[&str]) -> Vec<(u64, String)> {
-    let set = RegexSet::new(patterns).unwrap();
+    let set = LineSet::new(patterns).unwrap();
     let mut sink = Sink::default();
     let mut r = text.as_bytes();
     parse_reader(
