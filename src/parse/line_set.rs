@@ -27,6 +27,10 @@ pub struct LineSet {
     /// By a line's first byte: the prefixes, sorted and none the prefix of another, one of
     /// which begins every match of an `at_start` pattern.
     starts: Box<[Prefixes]>,
+    /// By a line's first byte: the second bytes of those prefixes, as a bit set (all bits when
+    /// a prefix is one byte long). Most lines stop here: a search of the sorted prefixes
+    /// costs a few comparisons, this one load.
+    seconds: Box<[[u64; 4]]>,
     /// Patterns searched only on a line that holds one of `ends`.
     inside: Option<RegexSet>,
     /// Literals one of which ends every match of an `inside` pattern.
@@ -89,9 +93,24 @@ impl LineSet {
         let set = |ps: &[&str]| -> Result<Option<RegexSet>, regex::Error> {
             (!ps.is_empty()).then(|| RegexSet::new(ps)).transpose()
         };
+        let starts: Box<[Prefixes]> = starts.into_iter().map(prefix_free).collect();
+        let seconds = starts
+            .iter()
+            .map(|bucket| {
+                let mut bits = [0u64; 4];
+                for s in bucket.iter() {
+                    match s.get(1) {
+                        Some(&b) => bits[usize::from(b >> 6)] |= 1 << (b & 63),
+                        None => bits = [u64::MAX; 4],
+                    }
+                }
+                bits
+            })
+            .collect();
         Ok(LineSet {
             at_start: set(&at_start)?,
-            starts: starts.into_iter().map(prefix_free).collect(),
+            starts,
+            seconds,
             inside: set(&inside)?,
             ends: ends
                 .iter()
@@ -130,6 +149,12 @@ impl LineSet {
         let Some(&first) = line.first() else {
             return false;
         };
+        if let Some(&second) = line.get(1)
+            && self.seconds[usize::from(first)][usize::from(second >> 6)] & (1 << (second & 63))
+                == 0
+        {
+            return false;
+        }
         let bucket = &self.starts[usize::from(first)];
         // In a sorted list where no entry is the prefix of another, the entry that is a prefix
         // of `line`, if any, is the greatest entry not above it: any entry between the two
