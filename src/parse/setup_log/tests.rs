@@ -124,6 +124,23 @@ fn outcome_sentences_are_found_in_any_case() {
         b"setup operation completed"
     ));
     assert!(!contains_ignore_ascii_case(b"", b"s"));
+    // The needle at the very start and the very end of the text, and as the whole of it.
+    assert!(contains_ignore_ascii_case(
+        b"Setup Operation x",
+        b"setup operation"
+    ));
+    assert!(contains_ignore_ascii_case(
+        b"x SETUP OPERATION",
+        b"setup operation"
+    ));
+    assert!(contains_ignore_ascii_case(
+        b"setup operation",
+        b"SETUP OPERATION"
+    ));
+    assert!(!contains_ignore_ascii_case(
+        b"etup operation",
+        b"setup operation"
+    ));
     assert!(
         OUTCOME_FAILED[0]
             .find(b"x setup operation didn't complete")
