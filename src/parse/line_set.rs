@@ -27,6 +27,10 @@ pub struct LineSet {
     /// By a line's first byte: the prefixes, sorted and none the prefix of another, one of
     /// which begins every match of an `at_start` pattern.
     starts: Box<[Prefixes]>,
+    /// By `at_start` pattern: literals one of which ends each of its matches, when what its
+    /// prefix leaves open is long (`^User specified parameters:.*-Component:'ServerWideOffline'`
+    /// is searched only on the lines that hold `-Component:'ServerWideOffline'`).
+    needs: Vec<Option<Vec<memmem::Finder<'static>>>>,
     /// By a line's first byte: the second bytes of those prefixes, as a bit set (all bits when
     /// a prefix is one byte long). Most lines stop here: a search of the sorted prefixes
     /// costs a few comparisons, this one load.
@@ -40,15 +44,23 @@ pub struct LineSet {
 }
 
 /// Literal prefixes, sorted.
-type Prefixes = Box<[Box<[u8]>]>;
+type Prefixes = Box<[Start]>;
+
+/// A prefix, and the `at_start` patterns whose matches may begin with it.
+#[derive(Debug, Clone)]
+struct Start {
+    prefix: Box<[u8]>,
+    patterns: Vec<usize>,
+}
 
 /// At most this many literals are looked for in each line for the `inside` patterns.
 const MAX_ENDS: usize = 16;
 
 /// How a pattern is kept from lines it cannot match.
 enum Gate {
-    /// Every match begins with one of these.
-    Starts(Vec<Box<[u8]>>),
+    /// Every match begins with one of these, and, when the prefixes are not the whole
+    /// match, ends with one of the second list.
+    Starts(Vec<Box<[u8]>>, Option<Vec<Box<[u8]>>>),
     /// Every match ends with one of these.
     Ends(Vec<Box<[u8]>>),
     None,
@@ -68,15 +80,24 @@ impl LineSet {
         // Compiled whole first, so a bad pattern fails as it always did.
         RegexSet::new(&patterns)?;
         let (mut at_start, mut inside, mut always) = (Vec::new(), Vec::new(), Vec::new());
-        let mut starts: Vec<Vec<Box<[u8]>>> = vec![Vec::new(); 256];
+        let mut starts: Vec<Vec<Start>> = vec![Vec::new(); 256];
         let mut ends: Vec<Box<[u8]>> = Vec::new();
+        let mut needs = Vec::new();
         for p in &patterns {
             match gate(p) {
-                Gate::Starts(prefixes) => {
-                    at_start.push(p.as_str());
-                    for s in prefixes {
-                        starts[usize::from(s[0])].push(s);
+                Gate::Starts(prefixes, suffixes) => {
+                    for prefix in prefixes {
+                        starts[usize::from(prefix[0])].push(Start {
+                            prefix,
+                            patterns: vec![at_start.len()],
+                        });
                     }
+                    at_start.push(p.as_str());
+                    needs.push(suffixes.map(|ss| {
+                        ss.iter()
+                            .map(|s| memmem::Finder::new(s).into_owned())
+                            .collect()
+                    }));
                 }
                 // Each literal is searched for in every line: a few are cheaper than a search
                 // of the set, dozens are not.
@@ -99,7 +120,7 @@ impl LineSet {
             .map(|bucket| {
                 let mut bits = [0u64; 4];
                 for s in bucket.iter() {
-                    match s.get(1) {
+                    match s.prefix.get(1) {
                         Some(&b) => bits[usize::from(b >> 6)] |= 1 << (b & 63),
                         None => bits = [u64::MAX; 4],
                     }
@@ -110,6 +131,7 @@ impl LineSet {
         Ok(LineSet {
             at_start: set(&at_start)?,
             starts,
+            needs,
             seconds,
             inside: set(&inside)?,
             ends: ends
@@ -125,7 +147,8 @@ impl LineSet {
     pub fn is_match(&self, line: &str) -> bool {
         let b = line.as_bytes();
         if let Some(set) = &self.at_start
-            && self.may_start(b)
+            && let Some(start) = self.start_of(b)
+            && start.patterns.iter().any(|&k| self.may_end(k, b))
             && set.is_match(line)
         {
             return true;
@@ -144,35 +167,46 @@ impl LineSet {
         &self.patterns
     }
 
-    /// Whether `line` begins with one of the anchored patterns' prefixes.
-    fn may_start(&self, line: &[u8]) -> bool {
-        let Some(&first) = line.first() else {
-            return false;
-        };
+    /// The anchored patterns' prefix `line` begins with, if any.
+    fn start_of(&self, line: &[u8]) -> Option<&Start> {
+        let first = *line.first()?;
         if let Some(&second) = line.get(1)
             && self.seconds[usize::from(first)][usize::from(second >> 6)] & (1 << (second & 63))
                 == 0
         {
-            return false;
+            return None;
         }
         let bucket = &self.starts[usize::from(first)];
         // In a sorted list where no entry is the prefix of another, the entry that is a prefix
         // of `line`, if any, is the greatest entry not above it: any entry between the two
         // would begin with that prefix.
-        let i = bucket.partition_point(|s| **s <= *line);
-        i > 0 && line.starts_with(&bucket[i - 1])
+        let i = bucket.partition_point(|s| *s.prefix <= *line);
+        let start = bucket.get(i.checked_sub(1)?)?;
+        line.starts_with(&start.prefix).then_some(start)
+    }
+
+    /// Whether `line` holds a literal that ends every match of `at_start` pattern `k`.
+    fn may_end(&self, k: usize, line: &[u8]) -> bool {
+        self.needs[k]
+            .as_ref()
+            .is_none_or(|fs| fs.iter().any(|f| f.find(line).is_some()))
     }
 }
 
 /// Sorted, without the entries that begin with another one: the shorter prefix lets through
-/// every line the longer one does.
-fn prefix_free(mut v: Vec<Box<[u8]>>) -> Prefixes {
-    v.sort();
-    let mut out: Vec<Box<[u8]>> = Vec::with_capacity(v.len());
+/// every line the longer one does, for its patterns and the longer one's.
+fn prefix_free(mut v: Vec<Start>) -> Prefixes {
+    v.sort_by(|a, b| a.prefix.cmp(&b.prefix));
+    let mut out: Vec<Start> = Vec::with_capacity(v.len());
     for s in v {
         // Sorted: a kept prefix of `s` is the last one kept.
-        if out.last().is_none_or(|last| !s.starts_with(last)) {
-            out.push(s);
+        match out.last_mut() {
+            Some(last) if s.prefix.starts_with(&last.prefix) => {
+                last.patterns.extend(s.patterns);
+                last.patterns.sort_unstable();
+                last.patterns.dedup();
+            }
+            _ => out.push(s),
         }
     }
     out.into_boxed_slice()
@@ -186,8 +220,13 @@ fn gate(pattern: &str) -> Gate {
         return Gate::None;
     };
     if hir.properties().look_set_prefix().contains(Look::Start) {
+        let seq = Extractor::new().kind(ExtractKind::Prefix).extract(&hir);
         if let Some(prefixes) = literals(&hir, ExtractKind::Prefix, 1) {
-            return Gate::Starts(prefixes);
+            // A few long literals at the end are worth looking for when the prefixes leave
+            // much of the match open (`.*` after them).
+            let open = !seq.is_exact();
+            let ends = literals(&hir, ExtractKind::Suffix, 4).filter(|e| open && e.len() <= 4);
+            return Gate::Starts(prefixes, ends);
         }
         // Too many literals to list (`\d` is every script's digits): the first byte still
         // tells, unless it can be almost anything (`^.*…`).
@@ -199,6 +238,7 @@ fn gate(pattern: &str) -> Gate {
                     .filter(|&b| firsts[usize::from(b)])
                     .map(|b| Box::from([b]))
                     .collect(),
+                None,
             );
         }
     }

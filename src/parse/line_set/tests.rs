@@ -120,7 +120,7 @@ fn each_pattern_alone_and_all_together_match_the_lines_a_plain_set_does() {
     let gated: Vec<&str> = PATTERNS
         .iter()
         .copied()
-        .filter(|p| matches!(gate(p), Gate::Starts(_) | Gate::Ends(_)))
+        .filter(|p| matches!(gate(p), Gate::Starts(..) | Gate::Ends(_)))
         .collect();
     assert!(gated.len() > 15, "{gated:?}");
     assert!(assert_same(&gated, &lines) > 20);
@@ -142,6 +142,13 @@ fn patterns_are_gated_by_what_they_must_begin_or_end_with() {
         s.at_start.is_none() && s.inside.is_none() && s.always.is_some()
     };
     assert!(starts(r"^Failed \[Rule:X\]"));
+    assert!(
+        set(r"^Failed \[Rule:X\]").needs[0].is_none(),
+        "the prefix is the match"
+    );
+    let open = set(r"^User specified parameters:.*-Component:'ServerWideOffline'");
+    let needles: Vec<&[u8]> = open.needs[0].iter().flatten().map(|f| f.needle()).collect();
+    assert_eq!(needles, [&b"-Component:'ServerWideOffline'"[..]]);
     assert!(
         starts(r"^(?:\[ERROR\] |\d+\.\s+ErrorRecord: )x"),
         "by first byte"
@@ -237,10 +244,18 @@ fn the_catalogue_keeps_the_lines_a_plain_set_does() {
     let tails: Vec<String> = lines.iter().step_by(37).cloned().collect();
     let mut crafted = Vec::new();
     for bucket in set.starts.iter() {
-        for s in bucket.iter() {
-            let s = String::from_utf8_lossy(s);
+        for start in bucket.iter() {
+            let s = String::from_utf8_lossy(&start.prefix);
             crafted.push(s.to_string());
             crafted.extend(tails.iter().map(|t| format!("{s}{t}")));
+            // And the literals the patterns' matches end with, after it.
+            for &k in &start.patterns {
+                for f in set.needs[k].iter().flatten() {
+                    let end = String::from_utf8_lossy(f.needle());
+                    crafted.push(format!("{s}{end}"));
+                    crafted.extend(tails.iter().map(|t| format!("{s}{t} {end}")));
+                }
+            }
         }
     }
     lines.extend(crafted);
