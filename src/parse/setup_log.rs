@@ -374,10 +374,7 @@ impl<'a> State<'a> {
             open.run.outcome = RunOutcome::Failed;
             open.run.failed_task = open.current_task.clone().or(open.last_task.clone());
             self.mark_last_error_critical(sink);
-        } else if OUTCOME_FAILED
-            .iter()
-            .any(|f| f.find(text.as_bytes()).is_some())
-        {
+        } else if outcome_failed(text.as_bytes()) {
             open.run.outcome = RunOutcome::Failed;
         } else if contains_ignore_ascii_case(
             text.as_bytes(),

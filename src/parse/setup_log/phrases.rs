@@ -60,15 +60,17 @@ pub(super) fn is_error_text(text: &str) -> bool {
 static RUNNING: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
     std::sync::LazyLock::new(|| memchr::memmem::Finder::new("'Running'"));
 
-/// Sentences that end a run as failed. Searched in every stamped line, so built once: a
-/// `str::contains` builds its searcher on each call, a tenth of the stage's time.
-pub(super) static OUTCOME_FAILED: std::sync::LazyLock<[memchr::memmem::Finder<'static>; 2]> =
-    std::sync::LazyLock::new(|| {
-        [
-            memchr::memmem::Finder::new("setup operation didn't complete"),
-            memchr::memmem::Finder::new("setup operation did not complete"),
-        ]
-    });
+/// The sentences that end a run as failed, `setup operation didn't complete` or `… did not
+/// complete`. Searched in every stamped line: one searcher built once (a `str::contains`
+/// builds its searcher on each call, a tenth of the stage's time), for the words both share.
+pub(super) fn outcome_failed(text: &[u8]) -> bool {
+    static SHARED: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new("setup operation did"));
+    SHARED.find_iter(text).any(|i| {
+        let rest = &text[i + SHARED.needle().len()..];
+        rest.starts_with(b"n't complete") || rest.starts_with(b" not complete")
+    })
+}
 
 /// `needle` in `hay`, ASCII case ignored, without a lower-cased copy of every line. The search
 /// is for the needle's last byte, then the bytes before it: every stamped line is searched, and
@@ -91,24 +93,28 @@ pub(super) fn field(rest: &str, key: &str) -> Option<String> {
     Some(v.to_string())
 }
 
-/// `error was generated when` and the quote after it, straight or curly. Searched in every
-/// line without a prefix and every error line, so built once (see [`OUTCOME_FAILED`]).
-static WHEN: std::sync::LazyLock<[memchr::memmem::Finder<'static>; 2]> =
-    std::sync::LazyLock::new(|| {
-        [
-            memchr::memmem::Finder::new("error was generated when \""),
-            memchr::memmem::Finder::new("error was generated when \u{201c}"),
-        ]
-    });
-
 /// For `The following error was generated when "cmd…`: the command so far, and whether it
-/// already ended on this line.
+/// already ended on this line. The first straight quote after `when ` is taken, else the first
+/// curly one.
 pub(super) fn command_start(msg: &str) -> Option<(String, bool)> {
-    let (i, w) = WHEN
-        .iter()
-        .find_map(|w| w.find(msg.as_bytes()).map(|i| (i, w)))?;
-    // The needle ends with a whole character, so `i + len` is a character boundary.
-    let body = &msg[i + w.needle().len()..];
+    // Searched in every line without a prefix and every error line, so built once (see
+    // [`outcome_failed`]).
+    static WHEN: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new("error was generated when "));
+    let mut curly = None;
+    let mut straight = None;
+    for i in WHEN.find_iter(msg.as_bytes()) {
+        // `when ` ends with a whole character, so `after` is a character boundary.
+        let after = i + WHEN.needle().len();
+        if msg[after..].starts_with('"') {
+            straight = Some(after + 1);
+            break;
+        }
+        if curly.is_none() && msg[after..].starts_with('\u{201c}') {
+            curly = Some(after + '\u{201c}'.len_utf8());
+        }
+    }
+    let body = &msg[straight.or(curly)?..];
     match find_was_run(body) {
         Some((j, _)) => Some((body[..j].trim().to_string(), true)),
         None => Some((body.trim().to_string(), false)),

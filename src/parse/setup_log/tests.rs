@@ -141,10 +141,31 @@ fn outcome_sentences_are_found_in_any_case() {
         b"etup operation",
         b"setup operation"
     ));
-    assert!(
-        OUTCOME_FAILED[0]
-            .find(b"x setup operation didn't complete")
-            .is_some()
+    assert!(outcome_failed(b"x setup operation didn't complete"));
+    assert!(outcome_failed(b"The setup operation did not complete."));
+    // A first "did" that says something else does not hide the sentence after it.
+    assert!(outcome_failed(
+        b"setup operation did start; setup operation didn't complete"
+    ));
+    assert!(!outcome_failed(b"setup operation did complete"));
+    assert!(!outcome_failed(b"setup operation did"));
+}
+
+#[test]
+fn the_failed_command_is_taken_after_a_straight_quote_first_then_a_curly_one() {
+    let curly_then_straight = "error was generated when \u{201c}a\u{201d}; error was generated when \"b\" was run: \"x\".";
+    assert_eq!(command_start(curly_then_straight), Some(("b".into(), true)));
+    assert_eq!(
+        command_start("The following error was generated when \u{201c}c\u{201d} was run: x"),
+        Some(("c".into(), true))
+    );
+    assert_eq!(
+        command_start("The following error was generated when \"$error.Clear();"),
+        Some(("$error.Clear();".into(), false))
+    );
+    assert_eq!(
+        command_start("error was generated when nothing quoted"),
+        None
     );
 }
 
